@@ -1,0 +1,73 @@
+"""The one place a SparkSession is made (CLI, jobs, tests). Nothing here runs at import time."""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from pyspark.sql import SparkSession
+
+from recsys_spark.config import SparkConfig
+from recsys_spark.paths import join_uri
+
+log = logging.getLogger(__name__)
+
+# Settings every stage relies on, whatever the environment.
+BASE_SETTINGS: Mapping[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.ansi.enabled": "true",
+    # delta-spark and delta-rs read UTC-adjusted INT64 timestamps; INT96 is legacy.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # No _SUCCESS markers inside Delta table folders.
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.extraJavaOptions": "-Dlog4j2.level=ERROR",
+}
+
+
+def is_master_preset() -> bool:
+    """True when spark-submit (or the environment) already chose a master."""
+    return bool(os.environ.get("SPARK_MASTER") or _submit_conf().get("spark.master"))
+
+
+def _submit_conf() -> dict[str, str]:
+    # spark-submit passes its --conf/--master through this variable to the Python driver.
+    raw = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    out: dict[str, str] = {}
+    parts = raw.split()
+    for i, part in enumerate(parts):
+        if part == "--master" and i + 1 < len(parts):
+            out["spark.master"] = parts[i + 1]
+    return out
+
+
+def build_spark_session(spark_config: SparkConfig, app_name: str, warehouse_root: str,
+                        extra: Mapping[str, str] | None = None) -> SparkSession:
+    """Create (or return the active) SparkSession configured for this project.
+
+    The master from config applies only when spark-submit did not set one. The UI stays off
+    for batch runs unless config turns it on, and then binds to 127.0.0.1.
+    """
+    builder = SparkSession.builder.appName(app_name)
+    if not is_master_preset():
+        builder = builder.master(spark_config.master)
+    settings = dict(BASE_SETTINGS)
+    settings["spark.sql.shuffle.partitions"] = str(spark_config.shuffle_partitions)
+    settings["spark.driver.memory"] = spark_config.driver_memory
+    settings["spark.ui.enabled"] = "true" if spark_config.ui_enabled else "false"
+    if spark_config.ui_enabled:
+        settings["spark.driver.bindAddress"] = "127.0.0.1"
+        settings["spark.driver.host"] = "127.0.0.1"
+    settings.update(spark_config.extra)
+    settings.update(extra or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(spark_config.log_level)
+    checkpoint_dir = join_uri(warehouse_root, spark_config.checkpoint_dir)
+    session.sparkContext.setCheckpointDir(checkpoint_dir)
+    log.info("spark session %s (master %s, %s shuffle partitions)", app_name,
+             session.sparkContext.master, spark_config.shuffle_partitions)
+    return session

@@ -1,0 +1,249 @@
+"""The delta-rs commit backend: Spark writes Parquet in parallel, the driver commits with deltalake.
+
+Used when the Delta JVM classes are not on the classpath. A write goes:
+1. check the schema and the transaction id against the current snapshot;
+2. Spark writes the data files into a fresh folder ``<table>/<write_id>/`` (partition folders
+   inside), so a failed or concurrent job never mixes its files with another's;
+3. the driver lists that folder and builds one AddAction per file from its Parquet footer;
+4. one atomic commit (``create_table_with_add_actions`` / ``create_write_transaction``) makes
+   them visible. Until then no reader sees them; a failure leaves the table at its previous
+   version and the files as garbage for ``vacuum``.
+Reads hand the live files of a version (from the log) to Spark's Parquet reader and restore
+partition columns from the log's partition values.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote, unquote
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.transaction import (
+    AddAction,
+    CommitProperties,
+    Transaction,
+    create_table_with_add_actions,
+)
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from recsys_spark.errors import ConcurrentWriteError, SchemaMismatchError, TableError
+from recsys_spark.paths import path_component
+from recsys_spark.tables import delta_log
+from recsys_spark.tables.model import WriteRequest, WriteResult
+from recsys_spark.tables.parquet_stats import stats_json
+from recsys_spark.tables.schema_check import check_partition_columns, reconcile_schema
+
+log = logging.getLogger(__name__)
+
+MAX_COMMIT_ATTEMPTS = 10
+_FILE_KEY = "__recsys_file"
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+class DeltaRsBackend:
+    """Writes and reads Delta tables without the Delta jars."""
+
+    name = "delta_rs"
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    # ---------------------------------------------------------------- reads
+    def read(self, uri: str, table: str, version: int | None = None,
+             as_of: dt.datetime | None = None) -> DataFrame:
+        """The table's rows at the latest version, a version, or a timestamp."""
+        delta = delta_log.open_table(uri, table, version, as_of)
+        schema = delta_log.spark_schema(delta)
+        partition_cols = delta_log.partition_columns(delta)
+        actions = delta_log.add_actions(delta)
+        if actions.num_rows == 0:
+            return self.spark.createDataFrame([], schema)
+        relative_paths = [unquote(p) for p in actions.column("path").to_pylist()]
+        file_uris = [f"{uri}/{p}" for p in relative_paths]
+        data_schema = StructType([f for f in schema.fields if f.name not in partition_cols])
+        data_df = self.spark.read.schema(data_schema).parquet(*file_uris)
+        if not partition_cols:
+            return data_df.select(*schema.fieldNames())
+        # Partition values live in the log, not in the files: join them back on the file path.
+        # The file list is small (one row per file), so it is broadcast.
+        values = [actions.column(f"partition.{c}").to_pylist() for c in partition_cols]
+        rows = [(path_component(file_uris[i]), *[None if v[i] is None else str(v[i]) for v in values])
+                for i in range(len(file_uris))]
+        files_schema = StructType([StructField(_FILE_KEY, StringType(), False)]
+                                  + [StructField(c, StringType(), True) for c in partition_cols])
+        types = {f.name: f.dataType for f in schema.fields}
+        files_df = self.spark.createDataFrame(rows, files_schema).select(
+            _FILE_KEY, *[F.col(c).cast(types[c]).alias(c) for c in partition_cols])
+        return (data_df.withColumn(_FILE_KEY, _spark_file_key(F.col("_metadata.file_path")))
+                .join(F.broadcast(files_df), on=_FILE_KEY, how="inner")
+                .select(*schema.fieldNames()))
+
+    # ---------------------------------------------------------------- writes
+    def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult:
+        """Write ``df`` per ``request``; see the module docstring for the steps."""
+        delta = delta_log.try_open(uri)
+        partition_by = _partition_spec(delta, request)
+        check_partition_columns(df.schema, partition_by, request.table)
+        table_schema = delta_log.spark_schema(delta) if delta is not None else None
+        new_schema = reconcile_schema(df.schema, table_schema, request.table,
+                                      request.allow_new_columns)
+        observed_txn = None
+        if request.txn is not None and delta is not None:
+            observed_txn = delta.transaction_version(request.txn.app_id)
+            if observed_txn is not None and observed_txn >= request.txn.version:
+                log.info("table %s: transaction %s v%s already committed; skipping",
+                         request.table, request.txn.app_id, request.txn.version)
+                return WriteResult(request.table, delta.version(), 0, 0, skipped=True)
+
+        write_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        (df.select(*new_schema.fieldNames()).write.mode("errorifexists")
+         .partitionBy(*partition_by).parquet(f"{uri}/{write_id}"))
+        adds = _collect_add_actions(uri, write_id, partition_by)
+        _check_replaced_partitions(adds, request)
+        version = self._commit(uri, delta, new_schema, adds, request, partition_by, observed_txn)
+        rows = sum(_num_records(a) for a in adds)
+        log.info("table %s: committed version %s (%s files, %s rows)", request.table, version,
+                 len(adds), rows)
+        return WriteResult(request.table, version, len(adds), rows)
+
+    def _commit(self, uri: str, delta: DeltaTable | None, schema: StructType,
+                adds: list[AddAction], request: WriteRequest, partition_by: Sequence[str],
+                observed_txn: int | None) -> int:
+        """Commit once, retrying on unrelated concurrent commits. Returns the new version."""
+        delta_schema = DeltaSchema.from_json(schema.json())
+        txns = [Transaction(request.txn.app_id, request.txn.version)] if request.txn else None
+        # Retries are ours, not delta-rs's: after each conflict we re-check the transaction id,
+        # which is what detects two writers of the same partition (delta-rs alone does not when
+        # the partition was empty).
+        props = CommitProperties(custom_metadata=request.commit.as_metadata(),
+                                 max_commit_retries=0, app_transactions=txns)
+        for _attempt in range(MAX_COMMIT_ATTEMPTS):
+            if delta is None:
+                try:
+                    create_table_with_add_actions(
+                        delta_log.delta_rs_uri(uri), delta_schema, adds, mode="error",
+                        partition_by=list(partition_by) or None, commit_properties=props)
+                    return 0
+                except (CommitFailedError, DeltaError) as exc:
+                    delta = delta_log.try_open(uri)
+                    if delta is None:
+                        raise TableError(f"table {request.table}: create failed: {exc}") from None
+                    self._recheck(delta, schema, request, observed_txn)
+                    continue
+            filters = _partition_filters(request)
+            try:
+                delta.create_write_transaction(
+                    adds, mode=request.mode, schema=delta_schema, partition_by=list(partition_by) or None,
+                    partition_filters=filters, commit_properties=props)
+                return delta.version() + 1
+            except CommitFailedError:
+                delta = DeltaTable(delta_log.delta_rs_uri(uri))
+                self._recheck(delta, schema, request, observed_txn)
+        raise ConcurrentWriteError(f"table {request.table}: gave up after {MAX_COMMIT_ATTEMPTS} "
+                                   "conflicting commits")
+
+    @staticmethod
+    def _recheck(delta: DeltaTable, schema: StructType, request: WriteRequest,
+                 observed_txn: int | None) -> None:
+        """After a lost commit race: fail if the winner wrote the same transaction app id."""
+        if request.txn is not None:
+            current = delta.transaction_version(request.txn.app_id)
+            if current != observed_txn:
+                raise ConcurrentWriteError(
+                    f"table {request.table}: another writer committed {request.txn.app_id!r} "
+                    f"(version {current}) while this write was in flight; nothing was committed")
+        # The winner may have changed the schema: this write must still fit it.
+        reconcile_schema(schema, delta_log.spark_schema(delta), request.table,
+                         request.allow_new_columns)
+
+
+def _partition_spec(delta: DeltaTable | None, request: WriteRequest) -> list[str]:
+    if delta is None:
+        return list(request.partition_by)
+    existing = delta_log.partition_columns(delta)
+    if request.partition_by and list(request.partition_by) != existing:
+        raise SchemaMismatchError(f"table {request.table}: partitioned by {existing}, "
+                                  f"write asks for {list(request.partition_by)}")
+    return existing
+
+
+def _partition_filters(request: WriteRequest) -> list[tuple[str, str, list[str]]] | None:
+    if request.mode != "overwrite" or not request.replace_partitions:
+        return None
+    return [(col, "in", [str(v) for v in values])
+            for col, values in request.replace_partitions.items()]
+
+
+def _check_replaced_partitions(adds: list[AddAction], request: WriteRequest) -> None:
+    """A partition overwrite may only add rows inside the partitions it replaces."""
+    if request.mode != "overwrite" or not request.replace_partitions:
+        return
+    for add in adds:
+        for col, allowed in request.replace_partitions.items():
+            value = add.partition_values.get(col)
+            if value not in {str(v) for v in allowed}:
+                raise SchemaMismatchError(
+                    f"table {request.table}: overwrite of {col} in {sorted(map(str, allowed))} "
+                    f"got rows with {col}={value}; nothing was committed")
+
+
+def _spark_file_key(file_path: Column) -> Column:
+    """Spark's file URI reduced to the decoded path, the form the driver builds from the log."""
+    without_scheme = F.regexp_replace(file_path, r"^[a-zA-Z][a-zA-Z0-9+.-]*:(//[^/]*)?", "")
+    # url_decode turns '+' into a space (form encoding); Spark's paths keep '+' literal.
+    return F.url_decode(F.regexp_replace(without_scheme, r"\+", "%2B"))
+
+
+def _arrow_fs(uri: str) -> tuple[pafs.FileSystem, str]:
+    return pafs.FileSystem.from_uri(delta_log.delta_rs_uri(uri))
+
+
+def _collect_add_actions(uri: str, write_id: str, partition_by: Sequence[str]) -> list[AddAction]:
+    """One AddAction per data file Spark wrote under ``<uri>/<write_id>``, stats from footers."""
+    fs, root = _arrow_fs(uri)
+    selector = pafs.FileSelector(f"{root}/{write_id}", recursive=True, allow_not_found=True)
+    infos = [i for i in fs.get_file_info(selector)
+             if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+             and not i.base_name.startswith((".", "_"))]
+
+    def to_action(info: pafs.FileInfo) -> AddAction:
+        relative = info.path[len(root) + 1:]
+        metadata = pq.read_metadata(info.path, filesystem=fs)
+        return AddAction(
+            path=quote(relative, safe="/="),
+            size=info.size,
+            partition_values=_partition_values(relative, partition_by),
+            modification_time=int(info.mtime.timestamp() * 1000) if info.mtime else 0,
+            data_change=True,
+            stats=stats_json(metadata))
+
+    # Footer reads are small and I/O bound: a few threads hide object-store latency.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return sorted(pool.map(to_action, infos), key=lambda a: a.path)
+
+
+def _partition_values(relative_path: str, partition_by: Sequence[str]) -> dict[str, str | None]:
+    """Partition values from Spark's ``col=value`` folders (Spark escapes them like URLs)."""
+    found: dict[str, str | None] = {}
+    for segment in relative_path.split("/")[1:-1]:
+        name, sep, raw = segment.partition("=")
+        if sep and name in partition_by:
+            found[name] = None if raw == _HIVE_NULL else unquote(raw)
+    missing = [c for c in partition_by if c not in found]
+    if missing:
+        raise TableError(f"data file {relative_path} lacks partition folders for {missing}")
+    return found
+
+
+def _num_records(add: AddAction) -> int:
+    return int(json.loads(add.stats).get("numRecords", 0))

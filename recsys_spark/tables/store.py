@@ -1,0 +1,156 @@
+"""TableStore: every stage reads and writes named Delta tables through this one interface."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pyspark.sql import DataFrame, SparkSession
+
+from recsys_spark.config import WarehouseConfig
+from recsys_spark.errors import ConfigError, TableError
+from recsys_spark.paths import TABLE_NAME, is_local, normalize_root, table_uri
+from recsys_spark.tables import delta_log
+from recsys_spark.tables.deltars_backend import DeltaRsBackend
+from recsys_spark.tables.model import (
+    CommitInfo,
+    HistoryEntry,
+    TxnId,
+    WriteMode,
+    WriteRequest,
+    WriteResult,
+)
+from recsys_spark.tables.native_backend import NativeDeltaBackend
+
+log = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    name: str
+
+    def read(self, uri: str, table: str, version: int | None = None,
+             as_of: dt.datetime | None = None) -> DataFrame: ...
+
+    def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult: ...
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table's current state, for `recsys tables`."""
+
+    name: str
+    version: int
+    rows: int | None
+    last_run_id: str | None
+    partition_columns: tuple[str, ...]
+
+
+def delta_jars_present(spark: SparkSession) -> bool:
+    """True when delta-spark's JVM classes are loadable (the only JVM probe in the project)."""
+    try:
+        spark._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")  # type: ignore[union-attr]
+        return True
+    except Exception:  # py4j raises its own error type for ClassNotFoundException
+        return False
+
+
+def choose_backend(spark: SparkSession, requested: str) -> Backend:
+    """``auto`` picks native when the jars are there, delta-rs otherwise."""
+    has_jars = delta_jars_present(spark)
+    if requested == "native" and not has_jars:
+        raise ConfigError("warehouse.backend is 'native' but the Delta jars are not on the classpath "
+                          "(spark-submit --packages io.delta:delta-spark_2.13:<version>)")
+    if requested == "native" or (requested == "auto" and has_jars):
+        return NativeDeltaBackend(spark)
+    return DeltaRsBackend(spark)
+
+
+class TableStore:
+    """Named Delta tables under one warehouse root."""
+
+    def __init__(self, spark: SparkSession, warehouse: WarehouseConfig,
+                 backend: Backend | None = None) -> None:
+        self.spark = spark
+        self.warehouse = warehouse
+        self.root = normalize_root(warehouse.root)
+        self.backend = backend or choose_backend(spark, warehouse.backend)
+
+    def uri(self, table: str) -> str:
+        return table_uri(self.root, table)
+
+    def exists(self, table: str) -> bool:
+        return delta_log.try_open(self.uri(table)) is not None
+
+    def read(self, table: str, version: int | None = None,
+             as_of: dt.datetime | None = None) -> DataFrame:
+        """Rows of ``table`` (latest, at ``version``, or as of a UTC timestamp).
+
+        Raises:
+            UnknownTableError: the table does not exist.
+            TableError: the version or timestamp does not exist.
+        """
+        return self.backend.read(self.uri(table), table, version, as_of)
+
+    def write(self, df: DataFrame, table: str, mode: WriteMode, commit: CommitInfo, *,
+              partition_by: Sequence[str] = (),
+              replace_partitions: Mapping[str, Sequence[str]] | None = None,
+              txn: TxnId | None = None, allow_new_columns: bool = False) -> WriteResult:
+        """Append or overwrite (all, or only ``replace_partitions``) in one atomic commit.
+
+        Raises:
+            SchemaMismatchError: the DataFrame does not fit the table.
+            ConcurrentWriteError: another writer committed the same ``txn.app_id`` meanwhile.
+        """
+        if replace_partitions is not None and mode != "overwrite":
+            raise TableError(f"table {table}: replace_partitions needs mode='overwrite'")
+        request = WriteRequest(table=table, mode=mode, commit=commit, partition_by=partition_by,
+                               replace_partitions=replace_partitions, txn=txn,
+                               allow_new_columns=allow_new_columns)
+        return self.backend.write(df, self.uri(table), request)
+
+    def version(self, table: str) -> int:
+        return delta_log.open_table(self.uri(table), table).version()
+
+    def history(self, table: str, limit: int | None = None) -> list[HistoryEntry]:
+        return delta_log.history(delta_log.open_table(self.uri(table), table), limit)
+
+    def transaction_version(self, table: str, app_id: str) -> int | None:
+        delta = delta_log.try_open(self.uri(table))
+        return None if delta is None else delta.transaction_version(app_id)
+
+    def list_tables(self) -> list[str]:
+        """Names of the Delta tables directly under the warehouse root."""
+        if not is_local(self.root):
+            import pyarrow.fs as pafs
+
+            fs, base = pafs.FileSystem.from_uri(delta_log.delta_rs_uri(self.root))
+            infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+            names = [i.base_name for i in infos if i.type == pafs.FileType.Directory]
+        else:
+            from pathlib import Path
+
+            base_path = Path(self.root)
+            names = [p.name for p in base_path.iterdir() if p.is_dir()] if base_path.is_dir() else []
+        return sorted(n for n in names if TABLE_NAME.match(n) and self.exists(n))
+
+    def info(self, table: str) -> TableInfo:
+        delta = delta_log.open_table(self.uri(table), table)
+        last = delta_log.history(delta, 1)
+        return TableInfo(table, delta.version(), delta_log.row_count(delta),
+                         last[0].run_id if last else None,
+                         tuple(delta_log.partition_columns(delta)))
+
+    def vacuum(self, table: str, dry_run: bool = True,
+               retention_hours: int | None = None) -> list[str]:
+        """Files no version within the retention window needs, including orphans of failed
+        writes. Deletes them unless ``dry_run``. The retention guard stays on: a window
+        shorter than the table's ``delta.deletedFileRetentionDuration`` is refused."""
+        delta = delta_log.open_table(self.uri(table), table)
+        hours = self.warehouse.vacuum_retention_hours if retention_hours is None else retention_hours
+        try:
+            return sorted(delta.vacuum(retention_hours=hours, dry_run=dry_run,
+                                       enforce_retention_duration=True, full=True))
+        except Exception as exc:
+            raise TableError(f"table {table}: vacuum refused: {exc}") from None
