@@ -70,12 +70,21 @@ def choose_backend(spark: SparkSession, requested: str) -> Backend:
 class TableStore:
     """Named Delta tables under one warehouse root."""
 
-    def __init__(self, spark: SparkSession, warehouse: WarehouseConfig,
+    def __init__(self, spark: SparkSession | None, warehouse: WarehouseConfig,
                  backend: Backend | None = None) -> None:
+        """``spark`` may be None for metadata-only use (list, history, vacuum): no JVM needed."""
         self.spark = spark
         self.warehouse = warehouse
         self.root = normalize_root(warehouse.root)
-        self.backend = backend or choose_backend(spark, warehouse.backend)
+        self._backend = backend
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            if self.spark is None:
+                raise TableError("reading or writing table data needs a Spark session")
+            self._backend = choose_backend(self.spark, self.warehouse.backend)
+        return self._backend
 
     def uri(self, table: str) -> str:
         return table_uri(self.root, table)

@@ -1,0 +1,73 @@
+"""The `recsys` command line: one subcommand per stage plus table administration.
+
+User mistakes (bad config, bad date, unknown table, invalid SQL) end as one line on stderr and
+exit code 2; a failed data-quality gate exits 3; anything unexpected keeps its traceback (a bug).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from recsys_spark.commands import COMMAND_MODULES
+from recsys_spark.errors import DataQualityError, RecsysError
+
+EXIT_USER_ERROR = 2
+EXIT_QUALITY_GATE = 3
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line (no usage dump) and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every stage shares: --config, --run-date, --set, --verbose."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--config", default=None, metavar="FILE",
+                        help="environment config (default: conf/local.yaml); base.yaml beside it "
+                             "is loaded first")
+    parent.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override one config key (repeatable)")
+    parent.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="recsys", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser,
+                                metavar="COMMAND")
+    parent = common_options()
+    for module in COMMAND_MODULES:
+        module.register(sub, parent)
+    return parser
+
+
+def _quiet_py4j() -> None:
+    for name in ("py4j", "py4j.clientserver", "py4j.java_gateway"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _quiet_py4j()
+    try:
+        return int(args.func(args) or 0)
+    except DataQualityError as exc:
+        print(f"recsys: data-quality gate failed: {exc}", file=sys.stderr)
+        return EXIT_QUALITY_GATE
+    except RecsysError as exc:
+        print(f"recsys: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("recsys: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
