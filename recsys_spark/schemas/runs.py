@@ -57,7 +57,7 @@ TABLES = {
     "model_metrics": TableSpec(
         "model_metrics", MODEL_METRICS,
         "Measured model quality per run: one row per (stage, model, metric, split).",
-        partition_by=("run_date",), keys=("run_id", "stage", "model", "metric", "split"),
+        partition_by=("run_date", "stage"), keys=("run_id", "stage", "model", "metric", "split"),
         written_by="similarity, als, response, evaluate",
         example_queries={"ALS against baselines": (
             "SELECT model, metric, value FROM model_metrics\n"
