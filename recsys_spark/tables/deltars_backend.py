@@ -24,6 +24,7 @@ from urllib.parse import quote, unquote
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
+from deltalake import Field as DeltaField
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import (
@@ -110,6 +111,8 @@ class DeltaRsBackend:
          .partitionBy(*partition_by).parquet(f"{uri}/{write_id}"))
         adds = _collect_add_actions(uri, write_id, partition_by)
         _check_replaced_partitions(adds, request)
+        if delta is not None and table_schema is not None and len(new_schema) > len(table_schema):
+            delta = _add_columns(delta, new_schema, table_schema, request)
         version = self._commit(uri, delta, new_schema, adds, request, partition_by, observed_txn)
         rows = sum(_num_records(a) for a in adds)
         log.info("table %s: committed version %s (%s files, %s rows)", request.table, version,
@@ -165,6 +168,17 @@ class DeltaRsBackend:
         # The winner may have changed the schema: this write must still fit it.
         reconcile_schema(schema, delta_log.spark_schema(delta), request.table,
                          request.allow_new_columns)
+
+
+def _add_columns(delta: DeltaTable, new_schema: StructType, table_schema: StructType,
+                 request: WriteRequest) -> DeltaTable:
+    """Schema evolution as its own metadata commit just before the data commit (delta-rs'
+    write transaction does not change the schema). New columns are nullable, so if the data
+    commit then fails the table only gained empty columns, which a rerun fills."""
+    added = [DeltaField.from_json(json.dumps(f.jsonValue())) for f in new_schema.fields[len(table_schema):]]
+    delta.alter.add_columns(added, commit_properties=CommitProperties(
+        custom_metadata={**request.commit.as_metadata(), "schema_change": "add_columns"}))
+    return DeltaTable(delta.table_uri)
 
 
 def _partition_spec(delta: DeltaTable | None, request: WriteRequest) -> list[str]:

@@ -10,6 +10,7 @@ from pyspark.sql.types import (
     LongType,
     ShortType,
     StringType,
+    StructField,
     StructType,
 )
 
@@ -36,7 +37,7 @@ def reconcile_schema(write_schema: StructType, table_schema: StructType | None, 
 
     Column order follows the table; types must match exactly (nullability aside, as Spark
     widens it freely). New columns are accepted only with ``allow_new_columns`` and only when
-    nullable, as older rows will read them as null.
+    made nullable, as older rows read them as null.
 
     Raises:
         SchemaMismatchError: naming every missing, extra or mistyped column.
@@ -59,11 +60,9 @@ def reconcile_schema(write_schema: StructType, table_schema: StructType | None, 
         problems.append("new columns " + ", ".join(f"{f.name} ({f.dataType.simpleString()})"
                                                    for f in extra)
                         + " (pass allow_new_columns=True to add them)")
-    elif extra:
-        not_null = [f.name for f in extra if not f.nullable]
-        if not_null:
-            problems.append("new columns must be nullable: " + ", ".join(not_null))
     if problems:
         raise SchemaMismatchError(f"table {table}: write does not match the table schema: "
                                   + "; ".join(problems))
-    return StructType(list(table_schema.fields) + [f for f in extra])
+    # Rows written before this one read the new columns as null, so they join as nullable.
+    added = [StructField(f.name, f.dataType, True, f.metadata) for f in extra]
+    return StructType(list(table_schema.fields) + added)

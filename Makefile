@@ -1,0 +1,41 @@
+# recsys-spark — every target creates .venv itself on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.PHONY: install demo test package lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null 2>&1 || { echo "Java 17 is required (see README: Prerequisites)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on the embedded default: simulate the demo shop, run every stage, print a summary.
+demo: $(STAMP)
+	$(BIN)/recsys run --config conf/local.yaml $(ARGS)
+
+## The whole test suite (unit, stage, end-to-end, cluster).
+test: $(STAMP)
+	$(BIN)/pytest $(ARGS)
+
+## What executors need: a wheel, and a zip of the package for spark-submit --py-files.
+package: $(STAMP)
+	rm -rf dist && mkdir -p dist
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+	$(BIN)/python -c "import shutil; shutil.make_archive('dist/recsys_spark', 'zip', '.', 'recsys_spark')"
+	@ls -1 dist
+
+lint: $(STAMP)
+	$(BIN)/ruff check recsys_spark jobs tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_delta_write.py $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

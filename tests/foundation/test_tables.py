@@ -1,0 +1,265 @@
+"""The Delta table layer on the delta-rs commit backend: every operation round-trips."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from chispa import assert_df_equality
+from deltalake import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    DateType,
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from recsys_spark.config import WarehouseConfig
+from recsys_spark.errors import (
+    ConcurrentWriteError,
+    SchemaMismatchError,
+    TableError,
+    UnknownTableError,
+)
+from recsys_spark.tables import CommitInfo, TableStore, TxnId
+from recsys_spark.tables import deltars_backend
+
+pytestmark = pytest.mark.unit
+
+SCHEMA = StructType([
+    StructField("id", LongType(), True),
+    StructField("name", StringType(), True),
+    StructField("amount", DoubleType(), True),
+    StructField("ts", TimestampType(), True),
+    StructField("day", DateType(), True),
+])
+UTC = dt.timezone.utc
+D1, D2, D3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
+
+
+def rows_df(spark: SparkSession, rows: list[tuple]) -> DataFrame:
+    return spark.createDataFrame(rows, SCHEMA)
+
+
+BASE_ROWS = [
+    (1, "a", 1.5, dt.datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC), D1),
+    (2, None, None, None, D1),
+    (3, "c", -2.0, dt.datetime(2026, 1, 2, 23, 59, 59, tzinfo=UTC), D2),
+]
+
+
+@pytest.fixture
+def store(spark: SparkSession, tmp_path: Path) -> TableStore:
+    return TableStore(spark, WarehouseConfig(root=str(tmp_path / "wh"), backend="delta_rs"))
+
+
+def commit(run: str) -> CommitInfo:
+    return CommitInfo(run_id=run, stage="test")
+
+
+def sorted_df(df: DataFrame) -> DataFrame:
+    return df.orderBy("id")
+
+
+def delta_rs_rows(store: TableStore, table: str, version: int | None = None) -> list[dict]:
+    """The table read by delta-rs directly (no Spark), as sorted python rows."""
+    delta = DeltaTable(store.uri(table), version=version)
+    frame = delta.to_pandas().sort_values("id").reset_index(drop=True)
+    return frame.to_dict("records")
+
+
+def test_write_then_read_round_trips_in_spark_and_delta_rs(spark, store):
+    result = store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"), partition_by=["day"])
+    assert (result.version, result.rows_written) == (0, 3)
+    assert_df_equality(sorted_df(store.read("t")), rows_df(spark, BASE_ROWS), ignore_nullable=True)
+
+    got = delta_rs_rows(store, "t")
+    assert [r["id"] for r in got] == [1, 2, 3]
+    assert got[0]["name"] == "a" and got[0]["amount"] == 1.5
+    assert got[0]["ts"].to_pydatetime() == dt.datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC)
+    assert [str(r["day"])[:10] for r in got] == ["2026-01-01", "2026-01-01", "2026-01-02"]
+    assert DeltaTable(store.uri("t")).protocol().min_reader_version == 1
+    assert DeltaTable(store.uri("t")).protocol().min_writer_version == 2
+
+
+def test_file_statistics_are_exact(spark, store):
+    # one input partition, so one file per day partition
+    store.write(rows_df(spark, BASE_ROWS).coalesce(1), "t", "append", commit("r1"), partition_by=["day"])
+    actions = pa.table(DeltaTable(store.uri("t")).get_add_actions(flatten=True)).to_pylist()
+    by_day = {str(a["partition.day"])[:10]: a for a in actions}
+    day1, day2 = by_day["2026-01-01"], by_day["2026-01-02"]
+    assert (day1["num_records"], day2["num_records"]) == (2, 1)
+    assert (day1["min.id"], day1["max.id"], day1["null_count.name"]) == (1, 2, 1)
+    assert (day1["min.name"], day1["max.name"]) == ("a", "a")
+    # timestamps are kept at millisecond precision: min rounded down, max rounded up
+    assert day1["min.ts"] == dt.datetime(2026, 1, 1, 8, 0, 0, 123000, tzinfo=UTC)
+    assert day1["max.ts"] == dt.datetime(2026, 1, 1, 8, 0, 0, 124000, tzinfo=UTC)
+    # doubles get no min/max (NaN ordering), but exact null counts
+    assert "min.amount" not in actions[0] or day1.get("min.amount") is None
+    assert day1["null_count.amount"] == 1
+
+
+def test_overwrite_of_one_partition_leaves_the_others(spark, store):
+    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"), partition_by=["day"])
+    new_day2 = rows_df(spark, [(30, "z", 9.0, None, D2), (31, "y", 8.0, None, D2)])
+    store.write(new_day2, "t", "overwrite", commit("r2"), replace_partitions={"day": ["2026-01-02"]})
+    expected = rows_df(spark, [BASE_ROWS[0], BASE_ROWS[1], (30, "z", 9.0, None, D2),
+                               (31, "y", 8.0, None, D2)])
+    assert_df_equality(sorted_df(store.read("t")), expected, ignore_nullable=True)
+    assert [r["id"] for r in delta_rs_rows(store, "t")] == [1, 2, 30, 31]
+
+
+def test_partition_overwrite_refuses_rows_outside_the_partition(spark, store):
+    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"), partition_by=["day"])
+    stray = rows_df(spark, [(40, "x", 1.0, None, D3)])
+    with pytest.raises(SchemaMismatchError, match="day=2026-01-03"):
+        store.write(stray, "t", "overwrite", commit("r2"), replace_partitions={"day": ["2026-01-02"]})
+    assert store.version("t") == 0
+
+
+def test_full_overwrite_replaces_everything(spark, store):
+    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"), partition_by=["day"])
+    store.write(rows_df(spark, [(9, "n", 0.5, None, D3)]), "t", "overwrite", commit("r2"))
+    assert_df_equality(store.read("t"), rows_df(spark, [(9, "n", 0.5, None, D3)]), ignore_nullable=True)
+
+
+def test_time_travel_by_version_and_timestamp(spark, store):
+    store.write(rows_df(spark, BASE_ROWS[:1]), "t", "append", commit("r1"))
+    time.sleep(0.05)
+    between = dt.datetime.now(UTC)
+    time.sleep(0.05)
+    store.write(rows_df(spark, BASE_ROWS[1:]), "t", "append", commit("r2"))
+    assert_df_equality(store.read("t", version=0), rows_df(spark, BASE_ROWS[:1]), ignore_nullable=True)
+    assert_df_equality(store.read("t", as_of=between), rows_df(spark, BASE_ROWS[:1]),
+                       ignore_nullable=True)
+    assert sorted_df(store.read("t")).count() == 3
+    with pytest.raises(TableError, match="version 7"):
+        store.read("t", version=7)
+
+
+def test_history_carries_run_ids(spark, store):
+    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("run-a"))
+    store.write(rows_df(spark, BASE_ROWS), "t", "overwrite", commit("run-b"))
+    history = store.history("t")
+    assert [(h.version, h.run_id, h.stage) for h in history] == [(1, "run-b", "test"),
+                                                                 (0, "run-a", "test")]
+    raw = DeltaTable(store.uri("t")).history()
+    assert [c.get("run_id") for c in raw] == ["run-b", "run-a"]
+
+
+def test_schema_mismatch_fails_with_the_columns_named(spark, store):
+    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"))
+    wrong_type = rows_df(spark, BASE_ROWS).withColumn("amount", F.col("amount").cast("string"))
+    with pytest.raises(SchemaMismatchError, match="column amount: table has double, write has string"):
+        store.write(wrong_type, "t", "append", commit("r2"))
+    with pytest.raises(SchemaMismatchError, match=r"missing columns name \(string\)"):
+        store.write(rows_df(spark, BASE_ROWS).drop("name"), "t", "append", commit("r2"))
+    with pytest.raises(SchemaMismatchError, match=r"new columns extra \(int\)"):
+        store.write(rows_df(spark, BASE_ROWS).withColumn("extra", F.lit(1)), "t", "append",
+                    commit("r2"))
+    assert store.version("t") == 0
+
+
+def test_new_nullable_column_only_when_asked(spark, store):
+    store.write(rows_df(spark, BASE_ROWS[:1]), "t", "append", commit("r1"))
+    wider = rows_df(spark, BASE_ROWS[2:]).withColumn("note", F.lit("new"))
+    store.write(wider, "t", "append", commit("r2"), allow_new_columns=True)
+    got = sorted_df(store.read("t")).select("id", "note").collect()
+    assert [(r.id, r.note) for r in got] == [(1, None), (3, "new")]
+    assert "note" in DeltaTable(store.uri("t")).schema().to_json()
+
+
+def test_failure_before_commit_leaves_previous_version_and_rerun_converges(spark, store, monkeypatch):
+    store.write(rows_df(spark, BASE_ROWS[:1]), "t", "append", commit("r1"))
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("injected failure between the Parquet write and the commit")
+
+    monkeypatch.setattr(deltars_backend.DeltaRsBackend, "_commit", explode)
+    with pytest.raises(RuntimeError, match="injected"):
+        store.write(rows_df(spark, BASE_ROWS[1:]), "t", "append", commit("r2"),
+                    txn=TxnId("t/test/all", 2))
+    monkeypatch.undo()
+    assert store.version("t") == 0
+    assert_df_equality(store.read("t"), rows_df(spark, BASE_ROWS[:1]), ignore_nullable=True)
+    orphans_dir = Path(store.uri("t"))
+    data_dirs = [p for p in orphans_dir.iterdir() if p.is_dir() and not p.name.startswith("_")]
+    assert len(data_dirs) == 2  # the committed write's folder and the orphaned one
+
+    store.write(rows_df(spark, BASE_ROWS[1:]), "t", "append", commit("r2"), txn=TxnId("t/test/all", 2))
+    assert store.version("t") == 1
+    assert_df_equality(sorted_df(store.read("t")), rows_df(spark, BASE_ROWS), ignore_nullable=True)
+
+    # vacuum keeps the guard: nothing is young enough to go yet; orphans older than retention go.
+    assert store.vacuum("t", dry_run=True) == []
+    old = time.time() - 8 * 24 * 3600
+    for path in orphans_dir.rglob("*"):
+        os.utime(path, (old, old))
+    live = {Path(u).resolve() for u in DeltaTable(store.uri("t")).file_uris()}
+    listed = store.vacuum("t", dry_run=True)
+    assert listed and all(not str(p).endswith(".json") for p in listed)
+    store.vacuum("t", dry_run=False)
+    remaining = {p.resolve() for p in orphans_dir.rglob("*.parquet")}
+    assert remaining == live
+    assert_df_equality(sorted_df(store.read("t")), rows_df(spark, BASE_ROWS), ignore_nullable=True)
+
+
+def test_retried_write_with_same_transaction_id_commits_once(spark, store):
+    txn = TxnId("t/test/2026-01-01", 100)
+    first = store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"), txn=txn)
+    again = store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"), txn=txn)
+    assert (first.skipped, again.skipped) == (False, True)
+    assert store.version("t") == 0
+    assert store.read("t").count() == 3
+    assert store.transaction_version("t", "t/test/2026-01-01") == 100
+
+
+def test_two_writers_racing_on_the_same_empty_partition_exactly_one_wins(spark, store, monkeypatch):
+    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("seed"), partition_by=["day"])
+    app_id = "t/test/2026-01-03"
+    writer_a = rows_df(spark, [(50, "a", 1.0, None, D3)])
+    writer_b = rows_df(spark, [(60, "b", 2.0, None, D3)])
+    real_commit = deltars_backend.DeltaRsBackend._commit
+    calls = {"n": 0}
+
+    def commit_after_rival(self, *args, **kwargs):
+        # Writer A has written its files; before it commits, writer B runs start to finish.
+        calls["n"] += 1
+        if calls["n"] == 1:
+            store.write(writer_b, "t", "overwrite", commit("run-b"),
+                        replace_partitions={"day": ["2026-01-03"]}, txn=TxnId(app_id, 2))
+        return real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(deltars_backend.DeltaRsBackend, "_commit", commit_after_rival)
+    with pytest.raises(ConcurrentWriteError, match="another writer committed"):
+        store.write(writer_a, "t", "overwrite", commit("run-a"),
+                    replace_partitions={"day": ["2026-01-03"]}, txn=TxnId(app_id, 1))
+    monkeypatch.undo()
+    day3 = store.read("t").where(F.col("day") == D3).select("id", "name").collect()
+    assert [(r.id, r.name) for r in day3] == [(60, "b")]
+    assert store.version("t") == 1
+
+
+def test_unknown_table_and_escaping_names_are_refused(spark, store):
+    with pytest.raises(UnknownTableError, match="unknown table 'nope'"):
+        store.read("nope")
+    for bad in ["../escape", "/abs/path", "s3://other/t", "Upper", "a/b", ""]:
+        with pytest.raises(TableError, match="invalid table name"):
+            store.uri(bad)
+
+
+def test_empty_dataframe_creates_an_empty_table(spark, store):
+    store.write(spark.createDataFrame([], SCHEMA), "t", "append", commit("r1"), partition_by=["day"])
+    assert store.version("t") == 0
+    assert store.read("t").count() == 0
+    assert store.read("t").schema.fieldNames() == SCHEMA.fieldNames()
+    assert json.loads(DeltaTable(store.uri("t")).schema().to_json())["fields"][0]["name"] == "id"
