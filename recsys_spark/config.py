@@ -14,8 +14,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from recsys_spark.als.settings import AlsConfig
+from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.config_loader import build, merge_layer, nest, parse_override, read_yaml_file
 from recsys_spark.errors import ConfigError
+from recsys_spark.features.settings import FeaturesConfig
+from recsys_spark.response.settings import ResponseConfig
+from recsys_spark.ingest.settings import CleanConfig
+from recsys_spark.similarity.settings import SimilarityConfig
+from recsys_spark.simulate.settings import SimulateSection
 
 BASE_CONFIG_NAME = "base.yaml"
 
@@ -78,14 +85,30 @@ class AppConfig:
     landing: LandingConfig
     spark: SparkConfig = field(default_factory=SparkConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    als: AlsConfig = field(default_factory=AlsConfig)
+    bandit: BanditConfig = field(default_factory=BanditConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
+    response: ResponseConfig = field(default_factory=ResponseConfig)
+    simulate: SimulateSection = field(default_factory=SimulateSection)
     # Which files built this config, in order (for messages and run records).
     sources: tuple[str, ...] = ()
 
     def fingerprint(self) -> str:
-        """A short stable hash of the settings (not of where they came from)."""
-        payload = {k: v for k, v in _plain(asdict(self)).items() if k != "sources"}
+        """A short stable hash of the settings that decide results.
+
+        Where data lives (warehouse, landing), how Spark runs and which files were read do
+        not change a run's output, so they are left out: the same run on a laptop and on a
+        cluster gets the same run id.
+        """
+        payload = {k: v for k, v in _plain(asdict(self)).items()
+                   if k not in _NOT_RESULT_SETTINGS}
         blob = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()[:8]
+
+
+_NOT_RESULT_SETTINGS = ("sources", "warehouse", "landing", "spark")
 
 
 def _plain(value: Any) -> Any:

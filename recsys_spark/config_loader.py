@@ -25,6 +25,21 @@ T = TypeVar("T")
 Provenance = dict[str, str]
 
 
+class FrozenMap(dict):
+    """A read-only dict: frozen configs stay immutable, yet pickle (Spark ships closures)."""
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("config mappings are read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+
 def read_yaml_file(path: Path) -> dict[str, Any]:
     """Read one YAML mapping. Raises ConfigError when missing, unparsable or not a mapping."""
     if not path.is_file():
@@ -174,7 +189,7 @@ def _coerce(tp: Any, value: Any, dotted: str, provenance: Provenance) -> Any:
             if not isinstance(k, str):
                 raise fail("a mapping with string keys")
             out[k] = _coerce(val_tp, v, f"{dotted}.{k}", provenance)
-        return types.MappingProxyType(out)
+        return FrozenMap(out)
     if tp is bool:
         if not isinstance(value, bool):
             raise fail("true or false")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
@@ -60,6 +61,10 @@ def build_spark_session(spark_config: SparkConfig, app_name: str, warehouse_root
     if spark_config.ui_enabled:
         settings["spark.driver.bindAddress"] = "127.0.0.1"
         settings["spark.driver.host"] = "127.0.0.1"
+    if not is_master_preset():
+        # Python workers must run the interpreter (venv) that has our dependencies; PySpark
+        # reads this variable when the context starts and would otherwise use `python3` on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings.update(spark_config.extra)
     settings.update(extra or {})
     for key, value in settings.items():

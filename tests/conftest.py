@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,36 @@ def make_config(tmp_path: Path, **sections) -> AppConfig:
 @pytest.fixture
 def app_config(tmp_path: Path) -> AppConfig:
     return make_config(tmp_path)
+
+
+TINY_DAYS = 4
+
+
+@dataclass
+class PipelineRun:
+    """A finished `recsys run` in a subprocess: its folders and what it printed."""
+
+    root: Path
+    warehouse: Path
+    landing: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def pipeline_args(warehouse: Path, landing: Path) -> list[str]:
+    """`recsys run` arguments for the tiny world, shared by the e2e and cluster tests."""
+    return ["--config", str(REPO_ROOT / "conf" / "local.yaml"), "--preset", "tiny",
+            "--days", str(TINY_DAYS), "--set", f"warehouse.root={warehouse}",
+            "--set", f"landing.root={landing}", "--set", "spark.shuffle_partitions=2"]
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> PipelineRun:
+    """The whole pipeline on the tiny world, run once per test session in local mode."""
+    root = tmp_path_factory.mktemp("tiny-pipeline")
+    warehouse, landing = root / "warehouse", root / "landing"
+    command = [sys.executable, "-m", "recsys_spark.cli", "run", *pipeline_args(warehouse, landing),
+               "--set", "spark.master=local[2]"]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    return PipelineRun(root, warehouse, landing, done.returncode, done.stdout, done.stderr)

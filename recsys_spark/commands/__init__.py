@@ -3,6 +3,19 @@ parser(s) with ``set_defaults(func=handler)``; a handler takes the parsed args a
 exit code. Add a module here to add a command."""
 from __future__ import annotations
 
-from recsys_spark.commands import tables_cmd
+from recsys_spark.commands import (
+    als_cmd,
+    bandit_cmd,
+    clean_cmd,
+    features_cmd,
+    response_cmd,
+    run_cmd,
+    similarity_cmd,
+    simulate_cmd,
+    sql_cmd,
+    tables_cmd,
+)
 
-COMMAND_MODULES = [tables_cmd]
+# In the order `recsys --help` lists them: the pipeline first, then stages, then administration.
+COMMAND_MODULES = [run_cmd, simulate_cmd, clean_cmd, features_cmd, similarity_cmd, als_cmd,
+                   response_cmd, bandit_cmd, sql_cmd, tables_cmd]

@@ -47,6 +47,9 @@ def test_fingerprint_depends_on_values_not_on_files(tmp_path):
     env = write_conf(tmp_path, "")
     assert load_config(env).fingerprint() == load_config(env).fingerprint()
     assert load_config(env).fingerprint() != load_config(env, ["run.seed=1"]).fingerprint()
+    # where data lives and how Spark runs do not change results, so not the run id either
+    moved = load_config(env, ["warehouse.root=s3a://b/wh", "spark.shuffle_partitions=99"])
+    assert moved.fingerprint() == load_config(env).fingerprint()
 
 
 @pytest.mark.parametrize(("env_text", "overrides", "message"), [

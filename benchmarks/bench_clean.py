@@ -1,0 +1,113 @@
+"""Clean-stage throughput: events/s/core against a no-logic floor, and peak driver memory.
+
+    .venv/bin/python benchmarks/bench_clean.py --size tiny|1m|10m [--workdir DIR] [--master local[2]]
+
+Generates the simulator's world for the size (tiny: seconds; bench-1m: ~1M events over 7 days;
+bench-10m: ~10M), then in one Spark session measures
+1. the floor: read the same raw files as text and write them as plain Parquet (no logic);
+2. the clean stage over all days at once (delta-rs backend; --input = the events folder).
+Prints both rates per core, their ratio and the peak memory of the driver (Python process and
+the JVM it launched, VmHWM from /proc). Figures only; nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig  # noqa: E402
+from recsys_spark.ingest.clean import make_clean_stage  # noqa: E402
+from recsys_spark.ingest.reader import list_input_files  # noqa: E402
+from recsys_spark.ingest.settings import CleanConfig, QualityConfig  # noqa: E402
+from recsys_spark.runs import RunContext  # noqa: E402
+from recsys_spark.simulate.api import generate  # noqa: E402
+from recsys_spark.simulate.settings import SimulatorConfig  # noqa: E402
+from recsys_spark.spark import build_spark_session  # noqa: E402
+from recsys_spark.stage_runner import run_stage  # noqa: E402
+from recsys_spark.tables import TableStore  # noqa: E402
+
+PRESETS = {"tiny": ("tiny", 2), "1m": ("bench-1m", 7), "10m": ("bench-10m", 7)}
+START = dt.date(2026, 11, 1)
+
+
+def _child_peak_kib() -> int:
+    """Peak resident memory (VmHWM) of this process's children (the driver JVM), in KiB."""
+    peak = 0
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "stat").read_text().split(")")[-1].split()[1] != me:
+                continue
+            for entry in (proc / "status").read_text().splitlines():
+                if entry.startswith("VmHWM:"):
+                    peak = max(peak, int(entry.split()[1]))
+        except OSError:
+            continue
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=list(PRESETS), default="tiny")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--master", default="local[2]")
+    args = parser.parse_args()
+    preset, days = PRESETS[args.size]
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-clean-"))
+    landing, warehouse, floor_out = work / "landing", work / "warehouse", work / "floor"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    shutil.rmtree(floor_out, ignore_errors=True)
+    spark_config = SparkConfig(master=args.master, shuffle_partitions=8, driver_memory="2g")
+    spark = build_spark_session(spark_config, "bench-clean", str(work))
+    cores = spark.sparkContext.defaultParallelism
+    if not (landing / "events").is_dir():
+        started = time.perf_counter()
+        generate(spark, SimulatorConfig.from_preset(preset), str(landing), START, days, 7)
+        print(f"generated {preset} x {days} days in {time.perf_counter() - started:.1f} s")
+
+    files = [f.path for f in list_input_files(str(landing / "events"), (".jsonl.gz",))]
+    started = time.perf_counter()
+    spark.read.text(files).write.parquet(str(floor_out))
+    floor_s = time.perf_counter() - started
+    lines = spark.read.parquet(str(floor_out)).count()
+
+    last_day = START + dt.timedelta(days=days - 1)
+    clean = CleanConfig(lookback_days=days + 2, quality=QualityConfig(enabled=False))
+    config = AppConfig(warehouse=WarehouseConfig(root=str(warehouse), backend="delta_rs"),
+                       landing=LandingConfig(root=str(landing)), spark=spark_config)
+    config = replace(config, clean=clean)
+    store = TableStore(spark, config.warehouse)
+    started = time.perf_counter()
+    report = run_stage(spark, store, RunContext(config, last_day, "clean"),
+                       make_clean_stage("jsonl", str(landing / "events")))
+    clean_s = time.perf_counter() - started
+    records = int(report.metrics["records_in"])
+
+    floor_rate = lines / floor_s / cores
+    clean_rate = records / clean_s / cores
+    python_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"size={args.size} preset={preset} days={days} cores={cores} files={len(files)}")
+    print(f"floor  (text -> parquet): {lines:,} lines in {floor_s:.1f} s = {floor_rate:,.0f} lines/s/core")
+    print(f"clean  (delta_rs)       : {records:,} records in {clean_s:.1f} s = "
+          f"{clean_rate:,.0f} events/s/core (clean {int(report.metrics['clean']):,}, "
+          f"quarantined {int(report.metrics['quarantined']):,}, "
+          f"duplicates {int(report.metrics['duplicates']):,})")
+    print(f"ratio clean/floor       : {clean_rate / floor_rate:.2f}")
+    print(f"peak driver memory      : python {python_peak_mib:,.0f} MiB, "
+          f"jvm {_child_peak_kib() / 1024:,.0f} MiB")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

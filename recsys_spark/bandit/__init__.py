@@ -1,0 +1,1 @@
+"""The bandit stage: arm statistics, posteriors, policies, constraints, propensities, OPE."""

@@ -1,0 +1,125 @@
+"""Business rules, enforced in Spark across all users.
+
+* Eligibility: a promotion is active on the run date (start_date <= run_date <= end_date) and
+  has budget left (budget minus promo_redeem events up to the run date > 0). Targeting beyond
+  that (categories, tastes) is the response model's job: it scores only sensible pairs.
+* Frequency cap: a (user, promotion) with >= X impressions in the last Y days is not a candidate.
+* Slots and promo types: at most N promotions and at most one per promo type per user
+  (policies.select_slots).
+* Budget: the expected redemptions (sum of expected_response) of the users given a promotion
+  stay within its remaining budget. Distributed allocation in rounds: every user proposes its
+  best open candidates for its free slots; per promotion, proposals are ranked by score and
+  accepted while the cumulative expected response (a running-sum window) plus what the
+  promotion already took stays within its remaining budget (a prefix cut at capacity).
+  Rejected pairs are closed; in the next round those users propose their next candidates.
+  After ``allocation_rounds`` rounds a user may keep a free slot (documented, not an error).
+  Each round is a few windows over (user) and (promotion) — no pairwise joins.
+* Holdout: a stable hashed share of users (key: config seed and user id, NOT the run date, so
+  the control group does not churn) gets no personalized promotion. Each holdout user has
+  exactly one row: rank 0, promotion_id/score/expected_response null, propensity 1.0 (the
+  policy shows nothing with certainty), is_exploration false, is_holdout true.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from recsys_spark.bandit.arm_stats import IMPRESSION
+from recsys_spark.bandit.sampling import keyed_uniform
+from recsys_spark.bandit.settings import BanditConfig
+
+OPEN, ASSIGNED, REJECTED = "open", "assigned", "rejected"
+
+
+def eligible_promotions(promotions_df: DataFrame, events_df: DataFrame, run_date: dt.date) -> DataFrame:
+    """Promotions active on the run date with budget left.
+
+    Returns:
+        promotion_id, promo_type, remaining_budget (double).
+    """
+    redeemed_df = (events_df.filter((F.col("event_type") == "promo_redeem")
+                                    & (F.col("event_date") <= F.lit(run_date))
+                                    & F.col("promotion_id").isNotNull())
+                   .groupBy("promotion_id").agg(F.countDistinct("event_id").alias("redeemed")))
+    remaining = F.col("budget").cast("double") - F.coalesce(F.col("redeemed"), F.lit(0)).cast("double")
+    return (promotions_df
+            .filter((F.col("start_date") <= F.lit(run_date)) & (F.col("end_date") >= F.lit(run_date)))
+            .join(redeemed_df, on="promotion_id", how="left")
+            .select("promotion_id", "promo_type", remaining.alias("remaining_budget"))
+            .filter(F.col("remaining_budget") > 0))
+
+
+def filter_frequency_capped(candidates_df: DataFrame, events_df: DataFrame, run_date: dt.date,
+                            config: BanditConfig) -> DataFrame:
+    """Drops (user, promotion) pairs shown >= frequency_cap_impressions times in the last
+    frequency_cap_days days (run date included)."""
+    since = run_date - dt.timedelta(days=config.frequency_cap_days - 1)
+    capped_df = (events_df.filter((F.col("event_type") == IMPRESSION)
+                                  & (F.col("event_date") >= F.lit(since))
+                                  & (F.col("event_date") <= F.lit(run_date))
+                                  & F.col("user_id").isNotNull())
+                 .groupBy("user_id", "promotion_id").agg(F.count(F.lit(1)).alias("shown"))
+                 .filter(F.col("shown") >= config.frequency_cap_impressions)
+                 .select("user_id", "promotion_id"))
+    return candidates_df.join(capped_df, on=["user_id", "promotion_id"], how="left_anti")
+
+
+def holdout_flag(seed: int) -> Column:
+    """A stable uniform per user (key: config seed and user, no run date); < share = holdout."""
+    return keyed_uniform(seed, "holdout", F.col("user_id"))
+
+
+def allocate_budget(candidates_df: DataFrame, config: BanditConfig) -> DataFrame:
+    """Assign slots per user under slot, promo-type and per-promotion budget constraints.
+
+    Args:
+        candidates_df: user_id, promotion_id, promo_type, score, type_score, expected_response,
+            remaining_budget (one row per eligible pair of a non-holdout user).
+
+    Returns:
+        The input with ``status`` in {assigned, rejected, open}: assigned = given to the user,
+        rejected = lost to a capped budget, open = never needed (the user's slots were filled).
+    """
+    user_w = Window.partitionBy("user_id")
+    user_type_w = Window.partitionBy("user_id", "promo_type")
+    promo_w = Window.partitionBy("promotion_id")
+    # Ties in score go to a hash of the user rather than the id order, then the id (total order).
+    promo_order = Window.partitionBy("promotion_id").orderBy(
+        F.col("score").desc(), F.xxhash64("user_id"), F.col("user_id")).rowsBetween(
+        Window.unboundedPreceding, Window.currentRow)
+    df = candidates_df.withColumn("status", F.lit(OPEN))
+    for _ in range(config.allocation_rounds):
+        is_assigned = (F.col("status") == ASSIGNED).cast("int")
+        df = df.withColumn("_taken_slots", F.sum(is_assigned).over(user_w))
+        can_propose = F.col("status") == OPEN
+        if config.one_per_promo_type:
+            df = df.withColumn("_type_taken", F.max(is_assigned).over(user_type_w))
+            can_propose = can_propose & (F.col("_type_taken") == 0)
+        # Proposals by windows only (no self-join): the best open candidate per type, then the
+        # best of those for the user's free slots.
+        if config.one_per_promo_type:
+            type_rank = F.row_number().over(user_type_w.orderBy(
+                can_propose.desc(), F.col("type_score").desc(), F.col("promotion_id")))
+            df = df.withColumn("_type_ok", can_propose & (type_rank == 1))
+        else:
+            df = df.withColumn("_type_ok", can_propose)
+        slot_rank = F.row_number().over(user_w.orderBy(
+            F.col("_type_ok").desc(), F.col("score").desc(), F.col("promotion_id")))
+        df = df.withColumn("_proposed", F.col("_type_ok")
+                           & (slot_rank <= F.lit(config.slots_per_user) - F.col("_taken_slots")))
+        used = F.sum(F.when(F.col("status") == ASSIGNED, F.col("expected_response")).otherwise(0.0)
+                     ).over(promo_w)
+        df = df.withColumn("_used", used)
+        proposed_er = F.when(F.col("_proposed"), F.col("expected_response")).otherwise(0.0)
+        # Running sum in score order; a proposal fits while used + running sum <= remaining budget.
+        df = df.withColumn("_cum", F.sum(proposed_er).over(promo_order))
+        fits = F.col("_used") + F.col("_cum") <= F.col("remaining_budget") + F.lit(1e-9)
+        df = (df.withColumn("status", F.when(F.col("_proposed") & fits, F.lit(ASSIGNED))
+                            .when(F.col("_proposed"), F.lit(REJECTED))
+                            .otherwise(F.col("status")))
+              .drop("_taken_slots", "_type_taken", "_type_ok", "_proposed", "_used", "_cum"))
+        # Cut the lineage each round: the plan would otherwise grow with every round.
+        df = df.localCheckpoint(eager=True)
+    return df

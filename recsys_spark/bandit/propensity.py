@@ -1,0 +1,118 @@
+"""Propensities: the probability the policy puts this promotion in this slot for this user.
+
+All are computed over the user's candidates that survived the budget allocation (the budget
+outcome of this run is taken as given; only the user-local choice is random):
+
+* greedy, ucb1, bayes_ucb: deterministic given the data -> 1.0.
+* random: the type winner is uniform within its type (1 / n_type) and the winners are ordered
+  uniformly (1 / n_types for every slot <= min(N, n_types)), so P = 1 / (n_type * n_types).
+  Without the one-per-type rule every candidate is its own type: P = 1 / n_candidates.
+* epsilon_greedy: (1 - epsilon) * [greedy puts it in this slot] + epsilon * P_random.
+* thompson: Monte Carlo. For draws k = 1..K (independent of the live draw 0) every candidate gets
+  theta_k = BetaPPF(keyed uniform), the same per-user selection runs per (user, k), and the
+  propensity is the share of draws that put this promotion in this slot (floored at 1 / (2K) so
+  IPS weights stay finite). Cost: users x candidates x K rows through the Beta quantile UDF and a
+  window sort — 1M users x 50 promotions x 100 draws would be 5e9 rows, so each user's MC is
+  bounded to its ``propensity_max_candidates`` best candidates by an optimistic bound
+  lift * (mean + 3 sd) (the chosen ones always included); a candidate outside that set would
+  almost never win a slot, which is the approximation.
+"""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from recsys_spark.bandit.policies import select_slots, thompson_draw
+from recsys_spark.bandit.settings import BanditConfig
+
+_KEY = ["user_id", "promotion_id", "slot"]
+
+
+def with_greedy_slot(pool_df: DataFrame, config: BanditConfig) -> DataFrame:
+    """Adds ``greedy_slot`` (null when greedy would not show the promotion) over the pool."""
+    greedy_df = select_slots(pool_df.withColumn("_g", F.col("lift") * F.col("posterior_mean")),
+                             ["user_id"], config.slots_per_user, config.one_per_promo_type,
+                             score_col="_g", type_score_col="_g")
+    return pool_df.join(greedy_df.select("user_id", "promotion_id", F.col("slot").alias("greedy_slot")),
+                        on=["user_id", "promotion_id"], how="left")
+
+
+def random_propensity(pool_df: DataFrame, config: BanditConfig) -> DataFrame:
+    """user_id, promotion_id, p_random: P(random policy puts it in any given slot <= its reach)."""
+    if config.one_per_promo_type:
+        n_type = F.count(F.lit(1)).over(Window.partitionBy("user_id", "promo_type"))
+        types_df = (pool_df.groupBy("user_id").agg(F.countDistinct("promo_type").alias("_n_types")))
+        return (pool_df.join(types_df, on="user_id", how="inner")
+                .select("user_id", "promotion_id",
+                        (1.0 / (n_type * F.col("_n_types"))).alias("p_random")))
+    n = F.count(F.lit(1)).over(Window.partitionBy("user_id"))
+    return pool_df.select("user_id", "promotion_id", (1.0 / n).alias("p_random"))
+
+
+def thompson_propensity(pool_df: DataFrame, chosen_df: DataFrame, config: BanditConfig, seed: int,
+                        run_date: str, draws: int | None = None) -> DataFrame:
+    """Monte Carlo slot probabilities of Thompson sampling.
+
+    Args:
+        pool_df: the user's candidates (user_id, promotion_id, promo_type, lift, alpha, beta,
+            posterior_mean).
+        chosen_df: user_id, promotion_id of the live choice (always kept in the MC pool).
+        draws: K (default config.propensity_draws).
+
+    Returns:
+        user_id, promotion_id, slot, propensity for every (candidate, slot) seen in some draw.
+    """
+    k = draws or config.propensity_draws
+    sd = F.sqrt(F.col("alpha") * F.col("beta")
+                / (F.pow(F.col("alpha") + F.col("beta"), 2) * (F.col("alpha") + F.col("beta") + 1)))
+    bound_w = Window.partitionBy("user_id").orderBy(
+        (F.col("lift") * (F.col("posterior_mean") + 3 * sd)).desc(), F.col("promotion_id"))
+    chosen_keys_df = chosen_df.select("user_id", "promotion_id", F.lit(True).alias("_chosen"))
+    bounded_df = (pool_df.join(chosen_keys_df, on=["user_id", "promotion_id"], how="left")
+                  .withColumn("_b", F.row_number().over(bound_w))
+                  .filter((F.col("_b") <= config.propensity_max_candidates)
+                          | F.coalesce(F.col("_chosen"), F.lit(False))))
+    draws_df = bounded_df.withColumn("draw", F.explode(F.sequence(F.lit(1), F.lit(k))))
+    draws_df = draws_df.withColumn("_theta", F.col("lift") * thompson_draw(seed, run_date, F.col("draw")))
+    picked_df = select_slots(draws_df, ["user_id", "draw"], config.slots_per_user,
+                             config.one_per_promo_type, score_col="_theta", type_score_col="_theta")
+    return (picked_df.groupBy(*_KEY).agg(F.count(F.lit(1)).alias("_hits"))
+            .select(*_KEY, (F.col("_hits") / F.lit(float(k))).alias("propensity")))
+
+
+def with_propensity(chosen_df: DataFrame, pool_df: DataFrame, config: BanditConfig, policy: str,
+                    seed: int, run_date: str) -> DataFrame:
+    """Adds ``propensity`` and ``is_exploration`` to the chosen rows (user_id, promotion_id, slot,
+    is_explore_user).
+
+    is_exploration: thompson/ucb — greedy would not put the promotion in this user's slots;
+    epsilon_greedy — the user's explore coin; random — always; greedy — never.
+    """
+    greedy_df = with_greedy_slot(pool_df, config).select("user_id", "promotion_id", "greedy_slot")
+    df = chosen_df.join(greedy_df, on=["user_id", "promotion_id"], how="left")
+    if policy in ("greedy", "ucb1", "bayes_ucb"):
+        df = df.withColumn("propensity", F.lit(1.0))
+    elif policy == "thompson":
+        mc_df = thompson_propensity(pool_df, chosen_df, config, seed, run_date)
+        floor = 1.0 / (2.0 * config.propensity_draws)
+        df = (df.join(mc_df, on=_KEY, how="left")
+              .withColumn("propensity", F.greatest(F.coalesce(F.col("propensity"), F.lit(0.0)),
+                                                   F.lit(floor))))
+    else:
+        rand_df = random_propensity(pool_df, config)
+        df = df.join(rand_df, on=["user_id", "promotion_id"], how="left")
+        if policy == "random":
+            df = df.withColumn("propensity", F.col("p_random"))
+        else:
+            eps = F.lit(config.epsilon)
+            greedy_here = F.coalesce(F.col("greedy_slot") == F.col("slot"), F.lit(False)).cast("double")
+            df = df.withColumn("propensity", (1 - eps) * greedy_here + eps * F.col("p_random"))
+    if policy == "greedy":
+        explore = F.lit(False)
+    elif policy == "random":
+        explore = F.lit(True)
+    elif policy == "epsilon_greedy":
+        explore = F.col("is_explore_user")
+    else:
+        explore = F.col("greedy_slot").isNull()
+    return df.withColumn("is_exploration", explore)

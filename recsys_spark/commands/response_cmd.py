@@ -1,0 +1,31 @@
+"""`recsys response --run-date D`: train, calibrate and measure the promotion response model,
+then score every eligible (user, active promotion) pair into `promotion_scores`."""
+from __future__ import annotations
+
+import argparse
+
+from recsys_spark.commands.session import add_run_date, config_from_args, run_context, stage_session
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    response = sub.add_parser("response", parents=[parent],
+                              help="promotion response model -> promotion_scores, model_metrics")
+    add_run_date(response)
+    response.set_defaults(func=cmd_response)
+
+
+def cmd_response(args: argparse.Namespace) -> int:
+    from recsys_spark.response.stage import run_response
+    from recsys_spark.stage_runner import run_stage
+
+    config = config_from_args(args)  # a bad config fails here, before Spark starts
+    with stage_session(config, "recsys-response") as s:
+        report = run_stage(s.spark, s.store, run_context(config, args.run_date, "response"),
+                           run_response)
+    m, notes = report.metrics, report.notes
+    print(f"response {args.run_date}: {report.rows_in} labelled impressions; {notes['eval_split']} "
+          f"AUC-ROC {m['auc_roc']:.4f} (per-promotion rate {m['baseline_promotion_auc_roc']:.4f}), "
+          f"log loss {m['log_loss']:.4f} ({m['baseline_promotion_log_loss']:.4f}), "
+          f"ECE {m['ece']:.4f}; {report.rows_out} pairs scored; features from "
+          f"{notes['features_from']}; model {notes['model_path']}")
+    return 0

@@ -1,0 +1,110 @@
+"""`recsys run`: the whole pipeline on the embedded default (or on data already landed).
+
+With no raw data in the landing folder for the days to run, the seeded shop simulator writes
+them first (the ``simulate:`` preset, or ``--preset``). Then `clean` runs for each day and the
+model stages for the last day; a summary table is printed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+from recsys_spark.commands.session import config_from_args, stage_session
+from recsys_spark.config import AppConfig
+from recsys_spark.errors import ConfigError
+from recsys_spark.paths import is_local, normalize_root
+from recsys_spark.pipeline import StageOutcome, run_pipeline, select_stages
+from recsys_spark.runs import parse_run_date
+from recsys_spark.textformat import render_table
+
+PRESETS = ("tiny", "demo", "bench-1m", "bench-10m")
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    run = sub.add_parser("run", parents=[parent], help="run every stage (simulating data if none)")
+    run.add_argument("--preset", choices=PRESETS, default=None,
+                     help="simulator preset when data must be simulated (default: simulate.preset)")
+    run.add_argument("--days", type=int, default=None, help="days to run (default: simulate.days)")
+    run.add_argument("--start-date", default=None, metavar="YYYY-MM-DD",
+                     help="first day (default: simulate.start_date)")
+    run.add_argument("--from-stage", default=None, metavar="STAGE", help="resume from this stage")
+    run.add_argument("--only", default=None, metavar="STAGE[,STAGE]", help="run only these stages")
+    run.add_argument("--no-simulate", action="store_true",
+                     help="never simulate: fail if the landing folder has no data")
+    run.set_defaults(func=cmd_run)
+
+
+def run_dates(config: AppConfig, args: argparse.Namespace) -> list[dt.date]:
+    start_text = args.start_date or config.simulate.start_date
+    start = parse_run_date(start_text) if args.start_date else dt.date.fromisoformat(start_text)
+    days = args.days if args.days is not None else config.simulate.days
+    if days < 1:
+        raise ConfigError(f"--days {days}: must be >= 1")
+    return [start + dt.timedelta(days=i) for i in range(days)]
+
+
+def landing_has_events(landing_root: str, dates: list[dt.date]) -> bool:
+    """True when every day to run already has a raw events folder."""
+    if not is_local(landing_root):
+        return True  # object stores: data is expected to be landed by the producers
+    root = Path(normalize_root(landing_root)) / "events"
+    return all((root / f"date={d.isoformat()}").is_dir() for d in dates)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    dates = run_dates(config, args)
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else []
+    stages = select_stages(only, args.from_stage)
+    started = time.time()
+    with stage_session(config, "recsys-run") as session:
+        if not landing_has_events(config.landing.root, dates):
+            if args.no_simulate:
+                raise ConfigError(f"no raw events under {config.landing.root}/events for "
+                                  f"{dates[0]}..{dates[-1]} (and --no-simulate was given)")
+            _simulate(session, config, args.preset, dates)
+        print(f"running {', '.join(stages)} for {dates[0]}..{dates[-1]}", file=sys.stderr)
+        result = run_pipeline(session.spark, session.store, config, dates, stages,
+                              on_stage_done=_progress)
+    print(render_table(["stage", "run_date", "status", "seconds", "rows_in", "rows_out", "figures"],
+                       [_summary_row(o) for o in result.outcomes]))
+    print(f"total {time.time() - started:.1f} s; tables under {normalize_root(config.warehouse.root)}")
+    if not result.succeeded:
+        failed = next(o for o in result.outcomes if o.status == "failed")
+        print(f"recsys: error: stage {failed.stage} failed for {failed.run_date}: {failed.error}; "
+              "later stages were not run (fix and resume with --from-stage "
+              f"{failed.stage})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _simulate(session, config: AppConfig, preset: str | None, dates: list[dt.date]) -> None:
+    from recsys_spark.simulate.api import generate
+
+    sim_config = config.simulate.resolve(preset)
+    print(f"simulating the {sim_config.preset} shop: {len(dates)} days from {dates[0]} into "
+          f"{config.landing.root}", file=sys.stderr)
+    began = time.time()
+    summary = generate(session.spark, sim_config, config.landing.root, dates[0], len(dates),
+                       config.run.seed)
+    print(f"simulated {summary.events:,} events in {time.time() - began:.1f} s", file=sys.stderr)
+
+
+def _progress(outcome: StageOutcome) -> None:
+    print(f"[{outcome.status}] {outcome.stage} {outcome.run_date} in {outcome.seconds:.1f} s",
+          file=sys.stderr, flush=True)
+
+
+def _summary_row(outcome: StageOutcome) -> list[object]:
+    report = outcome.report
+    figures = ""
+    if report is not None and report.metrics:
+        shown = list(report.metrics.items())[:4]
+        figures = ", ".join(f"{k}={v:.4g}" for k, v in shown)
+    if outcome.error:
+        figures = outcome.error[:80]
+    return [outcome.stage, outcome.run_date, outcome.status, f"{outcome.seconds:.1f}",
+            report.rows_in if report else "", report.rows_out if report else "", figures]

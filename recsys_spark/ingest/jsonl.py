@@ -1,0 +1,46 @@
+"""Adapter for the canonical raw format: JSON Lines (plain or gzip), one event object per line.
+
+Each line is parsed with an explicit schema, ``map<string,string>``: Spark's JSON reader turns
+every value into text (numbers as written, objects as JSON), so a field of the wrong JSON type
+is caught later by ``try_cast`` as bad_type instead of nulling the whole record, and unknown
+fields survive into ``extra`` without being declared. A line that is not a JSON object, or has
+a key twice, is malformed_record.
+"""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import MapType, StringType
+
+from recsys_spark.ingest.canonical import FIELDS, raw
+from recsys_spark.ingest.settings import CleanConfig
+
+SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
+_RECORD_SCHEMA = MapType(StringType(), StringType())
+
+
+def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
+    """Raw canonical rows (see canonical.py) from ``value, source_file, line_number`` lines."""
+    aliases: dict[str, list[str]] = {f: [f] for f in FIELDS}
+    for raw_name, canonical_name in config.renames.items():
+        if canonical_name in aliases:
+            aliases[canonical_name].append(raw_name)
+    known = sorted({name for names in aliases.values() for name in names})
+    dropped = list(config.privacy.dropped_fields)
+    record_df = lines_df.select(
+        "value", "source_file", "line_number",
+        F.from_json("value", _RECORD_SCHEMA, {"mode": "PERMISSIVE"}).alias("record"),
+        F.expr("json_object_keys(value)").alias("keys"))
+    is_parsed = (F.col("record").isNotNull()
+                 & (F.size("keys") == F.size(F.array_distinct("keys"))))
+    known_col = F.array(*[F.lit(k) for k in known])
+    dropped_col = F.array(*[F.lit(k) for k in dropped]) if dropped else F.array().cast("array<string>")
+    extra = F.map_filter("record", lambda k, _v: ~F.array_contains(known_col, k)
+                         & ~F.array_contains(dropped_col, F.lower(k)))
+    return record_df.select(
+        F.lit("jsonl").alias("source"), "source_file", "line_number",
+        F.lit(0).alias("record_seq"), F.col("value").alias("raw_record"),
+        F.coalesce(is_parsed, F.lit(False)).alias("is_parsed"),
+        *[F.coalesce(*[F.try_element_at("record", F.lit(name)) for name in names]).alias(raw(f))
+          for f, names in aliases.items()],
+        extra.alias("extra"))

@@ -1,0 +1,95 @@
+"""The publish step of write–audit–publish: committing a checked run's outputs.
+
+Commit order (each a single atomic Delta commit):
+1. ``events``: exactly the event_date partitions this run touches are replaced;
+2. ``events_quarantine``: the run_date partition is replaced;
+3. ``items``, ``users``, ``promotions``: full overwrite with the day's snapshot;
+4. the ``pipeline_runs`` row (appended by stage_runner.run_stage after the stage returns):
+   a run is complete only when its succeeded row exists.
+Every step *replaces* this run date's contribution rather than adding to it, so when a run
+dies between two commits, rerunning the date rewrites all four and heals the partial state.
+
+How ``events`` partitions are replaced without losing other runs' rows: a partition holds
+events ingested by several run dates (late events of run D land in D-1, D-2, ...). The new
+content of each touched partition is the union of (a) its rows ingested by *other* run dates,
+read at the version the dedup step used, and (b) this run's clean rows. Rows this run date
+ingested earlier are left out of (a), which is what makes reruns idempotent. Touched =
+event_dates of this run's new rows plus those where this run date contributed before (so a
+rerun that now contributes nothing still removes its stale rows). The overwrite carries the
+transaction id ``events/clean/<run_date>`` versioned by the attempt: two concurrent attempts of
+one date cannot both commit. Different run dates may share partitions, so the table's version
+is re-checked just before writing and a change aborts the run (rerun it); run dates are meant
+to be cleaned one after another. (Appending with txn ids would not let a rerun remove its own
+earlier rows without a row-level delete, which the delta-rs backend does not offer.)
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame
+
+from recsys_spark.errors import ConcurrentWriteError
+from recsys_spark.ingest.catalog import DimSnapshot
+from recsys_spark.runs import RunContext
+from recsys_spark.schemas.events import EVENTS
+from recsys_spark.stage_runner import write_run_partition
+from recsys_spark.tables import TableStore
+
+log = logging.getLogger(__name__)
+
+EVENTS_TABLE = "events"
+QUARANTINE_TABLE = "events_quarantine"
+
+
+def write_events(store: TableStore, ctx: RunContext, new_events_df: DataFrame,
+                 other_runs_df: DataFrame | None, touched: Sequence[dt.date],
+                 version_read: int | None) -> int | None:
+    """Replace the touched event_date partitions. Returns the version written (None: nothing).
+
+    Raises:
+        ConcurrentWriteError: `events` changed since it was read, or another attempt of this
+            run date committed meanwhile; nothing was committed.
+    """
+    if not touched:
+        return None
+    dates = sorted(touched)
+    content_df = new_events_df.select(*EVENTS.fieldNames())
+    if other_runs_df is not None:
+        keep_df = other_runs_df.where(other_runs_df["event_date"].isin(dates))
+        content_df = content_df.unionByName(keep_df.select(*EVENTS.fieldNames()))
+    if version_read is not None and store.version(EVENTS_TABLE) != version_read:
+        raise ConcurrentWriteError(
+            f"table {EVENTS_TABLE}: changed from version {version_read} to "
+            f"{store.version(EVENTS_TABLE)} while clean for {ctx.run_date} was running; "
+            "nothing was committed, rerun the date")
+    result = store.write(content_df, EVENTS_TABLE, "overwrite", ctx.commit_info(),
+                         partition_by=["event_date"],
+                         replace_partitions={"event_date": [d.isoformat() for d in dates]},
+                         txn=ctx.txn(EVENTS_TABLE, ctx.run_date.isoformat()))
+    return result.version
+
+
+def write_quarantine(store: TableStore, ctx: RunContext, quarantine_df: DataFrame) -> int:
+    """Replace the run_date partition of `events_quarantine` (also when empty, to heal reruns)."""
+    return write_run_partition(store, ctx, quarantine_df, QUARANTINE_TABLE).version
+
+
+def write_dims(store: TableStore, ctx: RunContext, snapshots: Sequence[DimSnapshot]
+               ) -> dict[str, int]:
+    """Overwrite each dimension with its snapshot, unless a later run date already loaded it
+    (a backfill must not roll the latest state back). Returns table -> version written."""
+    versions: dict[str, int] = {}
+    for snap in snapshots:
+        if store.exists(snap.table):
+            last = store.history(snap.table, 1)
+            loaded = last[0].metadata.get("run_date") if last else None
+            if loaded and loaded > ctx.run_date.isoformat():
+                log.info("clean: %s already holds the snapshot of %s; not rolled back to %s",
+                         snap.table, loaded, ctx.run_date)
+                continue
+        result = store.write(snap.df, snap.table, "overwrite", ctx.commit_info(),
+                             txn=ctx.txn(snap.table, ctx.run_date.isoformat()))
+        versions[snap.table] = result.version
+    return versions

@@ -1,0 +1,194 @@
+"""The full feature set: event features plus the optional per-run input tables, point in time.
+
+`user_features`, `user_segments` and `als_category_affinity` are written once per run date
+(partition ``run_date``) from events up to the end of that date. A probe may use the latest
+snapshot dated strictly before its ``probe_time``'s date: an impression on day X sees the
+snapshot of X-1 at the latest; scoring (probe_time = the first instant after the run date D)
+sees the snapshot of D. A table that is missing, or whose snapshots cover too few training
+rows, is left out, and the same choice (a FeatureSpec) is applied when scoring.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, FloatType, IntegerType, LongType, ShortType
+
+from recsys_spark.response.training_features import (
+    BASE_CATEGORICAL,
+    BASE_NUMERIC,
+    PROBE_COLUMNS,
+    event_features,
+    with_promotion_features,
+)
+
+log = logging.getLogger(__name__)
+
+_NUMERIC_TYPES = (DoubleType, FloatType, IntegerType, LongType, ShortType)
+_KEY_COLUMNS = {"user_id", "run_id", "run_date"}
+MISSING_CATEGORY = "missing"
+
+
+@dataclass(frozen=True)
+class OptionalInputs:
+    """Optional per-run tables (None when the table does not exist)."""
+
+    user_features: DataFrame | None = None
+    user_segments: DataFrame | None = None
+    als_category_affinity: DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features the model uses. Decided on the training data, reused for scoring."""
+
+    user_feature_columns: tuple[str, ...] = ()
+    use_segments: bool = False
+    use_als: bool = False
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        extra: list[str] = []
+        if self.user_feature_columns:
+            extra += [f"uf_{c}" for c in self.user_feature_columns] + ["uf_present"]
+        if self.use_als:
+            extra += ["als_affinity", "als_present"]
+        return BASE_NUMERIC + tuple(extra)
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        return BASE_CATEGORICAL + (("segment_id", "rfm_segment") if self.use_segments else ())
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(name for name, used in (("user_features", bool(self.user_feature_columns)),
+                                             ("user_segments", self.use_segments),
+                                             ("als_category_affinity", self.use_als)) if used)
+
+
+def candidate_spec(inputs: OptionalInputs) -> FeatureSpec:
+    """Everything the available tables could give (before the coverage check)."""
+    uf_columns: tuple[str, ...] = ()
+    if inputs.user_features is not None and "run_date" in inputs.user_features.columns:
+        uf_columns = tuple(f.name for f in inputs.user_features.schema.fields
+                           if f.name not in _KEY_COLUMNS and isinstance(f.dataType, _NUMERIC_TYPES))
+    segments = inputs.user_segments
+    use_segments = (segments is not None and "run_date" in segments.columns
+                    and {"segment_id", "rfm_segment"} <= set(segments.columns))
+    als = inputs.als_category_affinity
+    use_als = als is not None and {"run_date", "category", "score"} <= set(als.columns)
+    return FeatureSpec(uf_columns, use_segments, use_als)
+
+
+def with_snapshot_date(probes_df: DataFrame, table_df: DataFrame, column: str) -> DataFrame:
+    """Add ``column``: the latest ``run_date`` of ``table_df`` before the probe time's date
+    (null when none). Both sides are reduced to their distinct dates first, so the cross join
+    is days x days (hundreds of rows at most), then broadcast back to the probes."""
+    dates_df = table_df.select(F.col("run_date").alias("snap")).distinct()
+    days_df = probes_df.select(F.to_date("probe_time").alias("probe_day")).distinct()
+    mapping_df = (days_df.crossJoin(dates_df).filter(F.col("snap") < F.col("probe_day"))
+                  .groupBy("probe_day").agg(F.max("snap").alias(column)))
+    return (probes_df.withColumn("probe_day", F.to_date("probe_time"))
+            .join(F.broadcast(mapping_df), on="probe_day", how="left").drop("probe_day"))
+
+
+def with_user_features(df: DataFrame, uf_df: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """Add uf_<column> (0.0 when no snapshot row) and uf_present (1.0 / 0.0)."""
+    snap_df = uf_df.select("user_id", F.col("run_date").alias("_uf_date"), F.lit(1.0).alias("uf_present"),
+                           *[F.col(c).cast("double").alias(f"uf_{c}") for c in columns])
+    return (with_snapshot_date(df, uf_df, "_uf_date")
+            .join(snap_df, on=["user_id", "_uf_date"], how="left")
+            .fillna(0.0, subset=["uf_present", *[f"uf_{c}" for c in columns]])
+            .drop("_uf_date"))
+
+
+def with_segments(df: DataFrame, seg_df: DataFrame) -> DataFrame:
+    """Add segment_id and rfm_segment (MISSING_CATEGORY when no snapshot row) and seg_present."""
+    snap_df = seg_df.select("user_id", F.col("run_date").alias("_seg_date"), "segment_id",
+                            "rfm_segment", F.lit(1.0).alias("seg_present"))
+    return (with_snapshot_date(df, seg_df, "_seg_date")
+            .join(snap_df, on=["user_id", "_seg_date"], how="left")
+            .fillna(MISSING_CATEGORY, subset=["segment_id", "rfm_segment"])
+            .fillna(0.0, subset=["seg_present"])
+            .drop("_seg_date"))
+
+
+def with_als_affinity(df: DataFrame, als_df: DataFrame) -> DataFrame:
+    """Add als_affinity: the user's highest ALS category score among the promotion's eligible
+    categories (all categories when it has none), 0.0 when unknown; and als_present."""
+    dated_df = with_snapshot_date(df, als_df, "_als_date")
+    snap_df = als_df.select("user_id", F.col("run_date").alias("_als_date"),
+                            F.col("category").alias("_als_category"), F.col("score").cast("double")
+                            .alias("_als_score"))
+    # Per probe: the user's category rows of that snapshot (a few tens), reduced at once.
+    affinity_df = (dated_df.select("probe_id", "user_id", "_als_date", "eligible_categories")
+                   .join(snap_df, on=["user_id", "_als_date"], how="inner")
+                   .groupBy("probe_id")
+                   .agg(F.max(F.when((F.size("eligible_categories") == 0)
+                                     | F.array_contains("eligible_categories", F.col("_als_category")),
+                                     F.col("_als_score"))).alias("als_affinity"),
+                        F.lit(1.0).alias("als_present")))
+    return (dated_df.drop("_als_date").join(affinity_df, on="probe_id", how="left")
+            .fillna(0.0, subset=["als_affinity", "als_present"]))
+
+
+def with_optional_features(df: DataFrame, inputs: OptionalInputs, spec: FeatureSpec) -> DataFrame:
+    """Add the optional-table features ``spec`` asks for (plus seg_present with segments)."""
+    if spec.user_feature_columns and inputs.user_features is not None:
+        df = with_user_features(df, inputs.user_features, spec.user_feature_columns)
+    if spec.use_segments and inputs.user_segments is not None:
+        df = with_segments(df, inputs.user_segments)
+    if spec.use_als and inputs.als_category_affinity is not None:
+        df = with_als_affinity(df, inputs.als_category_affinity)
+    return df
+
+
+def coverage(df: DataFrame, spec: FeatureSpec) -> dict[str, float]:
+    """Share of rows that found a snapshot, per optional table in ``spec`` (one aggregate)."""
+    present = {"user_features": "uf_present", "user_segments": "seg_present",
+               "als_category_affinity": "als_present"}
+    wanted = {name: present[name] for name in spec.sources}
+    if not wanted:
+        return {}
+    row = df.agg(*[F.avg(col).alias(name) for name, col in wanted.items()]).first()
+    return {name: float(row[name] or 0.0) for name in wanted}
+
+
+def build_features(probes_df: DataFrame, events_df: DataFrame, promotions_df: DataFrame,
+                   inputs: OptionalInputs, label_events: Sequence[str], lookback_days: int,
+                   spec: FeatureSpec | None = None, min_coverage: float = 0.5,
+                   ) -> tuple[DataFrame, FeatureSpec, dict[str, float]]:
+    """Featurise probes. With ``spec=None`` (training) every available optional table is tried
+    and kept only if its coverage reaches ``min_coverage``.
+
+    Returns:
+        (DataFrame of PROBE_COLUMNS + spec.categorical + spec.numeric (position is both), the
+        spec used,
+        coverage per optional table tried).
+    """
+    base_df = event_features(probes_df, events_df, promotions_df, label_events, lookback_days)
+    shares: dict[str, float] = {}
+    if spec is None:
+        spec = candidate_spec(inputs)
+        if spec.sources:
+            # Coverage needs only the probes and the snapshots, not the event features.
+            promo_probes_df = with_promotion_features(probes_df, promotions_df)
+            shares = coverage(with_optional_features(promo_probes_df, inputs, spec), spec)
+            low = {name for name, share in shares.items() if share < min_coverage}
+            if low:
+                log.warning("response: leaving out %s (point-in-time coverage %s < %s)",
+                            sorted(low), {k: round(v, 3) for k, v in shares.items()}, min_coverage)
+            spec = replace(spec,
+                           user_feature_columns=() if "user_features" in low
+                           else spec.user_feature_columns,
+                           use_segments=spec.use_segments and "user_segments" not in low,
+                           use_als=spec.use_als and "als_category_affinity" not in low)
+    # A promotion without an end date (say) leaves a null; the assembler needs numbers.
+    out_df = (with_optional_features(base_df, inputs, spec)
+              .fillna(0.0, subset=list(spec.numeric))
+              .fillna(MISSING_CATEGORY, subset=list(spec.categorical)))
+    features = [c for c in (*spec.categorical, *spec.numeric) if c not in PROBE_COLUMNS]
+    return out_df.select(*PROBE_COLUMNS, *features), spec, shares

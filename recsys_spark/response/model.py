@@ -1,0 +1,160 @@
+"""The response model: a Spark ML logistic-regression pipeline plus a calibrator.
+
+Pipeline: StringIndexer + OneHotEncoder for the categorical features, VectorAssembler,
+StandardScaler, LogisticRegression (elastic net, class-balance weight column). A small grid of
+(regParam, elasticNetParam) is fitted on the training split and the best validation AUC-ROC
+wins. The winner's scores are then calibrated on the validation split: Platt (a 1-D logistic
+regression on the model's logit) or isotonic regression on its probability. Both parts are
+Spark ML PipelineModels saved with ``save()`` (no pickle).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.regression import IsotonicRegression, IsotonicRegressionModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from recsys_spark.response.feature_set import FeatureSpec
+from recsys_spark.response.settings import ResponseConfig
+
+log = logging.getLogger(__name__)
+
+# Calibrated probabilities are kept inside [EPS, 1 - EPS]: isotonic steps can reach exactly 0 or
+# 1, which would make the log loss infinite and a Beta prior degenerate for the bandit.
+EPS = 1e-4
+_INTERNAL = ("raw_margin", "raw_p", "cal_features", "cal_raw", "cal_probability",
+             "cal_prediction", "features_raw", "features", "rawPrediction", "probability",
+             "prediction")
+
+
+def with_class_weights(df: DataFrame, positives: int, total: int, balance: bool) -> DataFrame:
+    """Add ``weight``: both classes carry half the total weight when ``balance``, else 1.0."""
+    if not balance or positives in (0, total):
+        return df.withColumn("weight", F.lit(1.0))
+    w_pos = total / (2.0 * positives)
+    w_neg = total / (2.0 * (total - positives))
+    return df.withColumn("weight", F.when(F.col("label") == 1, w_pos).otherwise(w_neg))
+
+
+def build_pipeline(spec: FeatureSpec, reg_param: float, elastic_net: float, max_iter: int) -> Pipeline:
+    """The unfitted feature + logistic-regression pipeline for ``spec``."""
+    cats = list(spec.categorical)
+    stages: list = [StringIndexer(inputCol=c, outputCol=f"{c}_idx", handleInvalid="keep",
+                                  stringOrderType="alphabetAsc") for c in cats]
+    if cats:
+        stages.append(OneHotEncoder(inputCols=[f"{c}_idx" for c in cats],
+                                    outputCols=[f"{c}_vec" for c in cats], handleInvalid="keep"))
+    stages += [
+        VectorAssembler(inputCols=[*spec.numeric, *[f"{c}_vec" for c in cats]],
+                        outputCol="features_raw"),
+        # Scaling makes one regParam mean the same for every feature; no centring keeps the
+        # one-hot vectors sparse (the intercept absorbs the offset).
+        StandardScaler(inputCol="features_raw", outputCol="features", withStd=True, withMean=False),
+        LogisticRegression(featuresCol="features", labelCol="label", weightCol="weight",
+                           regParam=reg_param, elasticNetParam=elastic_net, maxIter=max_iter,
+                           standardization=False, family="binomial"),
+    ]
+    return Pipeline(stages=stages)
+
+
+def with_raw_scores(pipeline_model: PipelineModel, df: DataFrame) -> DataFrame:
+    """``df`` plus raw_margin (the logit) and raw_p (uncalibrated probability)."""
+    scored_df = pipeline_model.transform(df)
+    return (scored_df.withColumn("raw_margin", vector_to_array("rawPrediction")[1])
+            .withColumn("raw_p", vector_to_array("probability")[1]))
+
+
+def _calibrator(method: str) -> Pipeline:
+    if method == "platt":
+        return Pipeline(stages=[
+            VectorAssembler(inputCols=["raw_margin"], outputCol="cal_features"),
+            LogisticRegression(featuresCol="cal_features", labelCol="label", regParam=0.0,
+                               rawPredictionCol="cal_raw", probabilityCol="cal_probability",
+                               predictionCol="cal_prediction", family="binomial")])
+    return Pipeline(stages=[
+        VectorAssembler(inputCols=["raw_p"], outputCol="cal_features"),
+        IsotonicRegression(featuresCol="cal_features", labelCol="label",
+                           predictionCol="cal_prediction")])
+
+
+@dataclass
+class ResponseModel:
+    """A fitted pipeline and its calibrator. ``predict`` adds ``p_response``."""
+
+    pipeline: PipelineModel
+    calibrator: PipelineModel
+    params: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        last = self.calibrator.stages[-1]
+        return "isotonic" if isinstance(last, IsotonicRegressionModel) else "platt"
+
+    def predict(self, df: DataFrame) -> DataFrame:
+        """``df`` plus raw_p and p_response (calibrated, within [EPS, 1 - EPS])."""
+        cal_df = self.calibrator.transform(with_raw_scores(self.pipeline, df))
+        p = (vector_to_array("cal_probability")[1] if self.method == "platt"
+             else F.col("cal_prediction"))
+        out_df = cal_df.withColumn("p_response", F.least(F.greatest(p, F.lit(EPS)), F.lit(1 - EPS)))
+        return out_df.drop(*[c for c in _INTERNAL if c != "raw_p"],
+                           *[c for c in out_df.columns if c.endswith(("_idx", "_vec"))])
+
+    def save(self, path: str) -> None:
+        """Spark ML persistence under ``path``/pipeline and ``path``/calibrator (overwriting)."""
+        self.pipeline.write().overwrite().save(f"{path}/pipeline")
+        self.calibrator.write().overwrite().save(f"{path}/calibrator")
+
+    @classmethod
+    def load(cls, path: str) -> ResponseModel:
+        return cls(PipelineModel.load(f"{path}/pipeline"), PipelineModel.load(f"{path}/calibrator"))
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    reg_param: float
+    elastic_net: float
+    validation_auc: float
+
+
+def fit(train_df: DataFrame, valid_df: DataFrame, spec: FeatureSpec, cfg: ResponseConfig,
+        train_positives: int, train_rows: int) -> tuple[ResponseModel, list[GridPoint]]:
+    """Fit every grid point on ``train_df``, keep the best validation AUC-ROC, calibrate on
+    ``valid_df``. Both frames need ``label`` (double) and the spec's feature columns.
+
+    Returns:
+        The calibrated model and every grid point's validation AUC (in grid order).
+    """
+    weighted_df = with_class_weights(train_df, train_positives, train_rows, cfg.class_balance)
+    evaluator = BinaryClassificationEvaluator(rawPredictionCol="raw_p", labelCol="label",
+                                              metricName="areaUnderROC")
+    grid: list[GridPoint] = []
+    best: tuple[float, PipelineModel] | None = None
+    for reg, alpha in itertools.product(cfg.reg_params, cfg.elastic_net_params):
+        pipeline_model = build_pipeline(spec, reg, alpha, cfg.max_iter).fit(weighted_df)
+        auc = float(evaluator.evaluate(with_raw_scores(pipeline_model, valid_df)))
+        grid.append(GridPoint(reg, alpha, auc))
+        log.info("response grid regParam=%s elasticNetParam=%s: validation AUC %.4f", reg, alpha, auc)
+        # Ties keep the earlier (more regularised first in config order) point: deterministic.
+        if best is None or auc > best[0]:
+            best = (auc, pipeline_model)
+    assert best is not None  # the config guarantees a non-empty grid
+    chosen = max(grid, key=lambda g: g.validation_auc)
+    calibrator = _calibrator(cfg.calibration).fit(with_raw_scores(best[1], valid_df))
+    params = {"regParam": chosen.reg_param, "elasticNetParam": chosen.elastic_net}
+    return ResponseModel(best[1], calibrator, params), grid
+
+
+def grid_rows(grid: Sequence[GridPoint]) -> list[dict]:
+    """model_metrics rows for the grid search (one per point)."""
+    return [{"model": "response_logreg", "metric": "grid_auc_roc", "value": g.validation_auc,
+             "split": "validation",
+             "params": {"regParam": g.reg_param, "elasticNetParam": g.elastic_net}} for g in grid]

@@ -1,0 +1,111 @@
+"""Tables written by the clean stage: events, events_quarantine, items, users, promotions."""
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    ArrayType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    StringType,
+    StructType,
+    TimestampType,
+)
+
+from recsys_spark.schemas.spec import TableSpec, col
+
+EVENTS = StructType([
+    col("event_id", StringType(), "globally unique event id (REES46: content fingerprint)",
+        nullable=False),
+    col("event_time", TimestampType(), "when the event happened (UTC)", nullable=False),
+    col("event_date", DateType(), "UTC date of event_time (partition column)", nullable=False),
+    col("event_type", StringType(), "view, click, add_to_cart, remove_from_cart, purchase, "
+        "promo_impression, promo_click, promo_redeem", nullable=False),
+    col("user_id", StringType(), "user id (HMAC pseudonym when privacy is on); null = anonymous"),
+    col("session_id", StringType(), "session id", nullable=False),
+    col("item_id", StringType(), "item (view/click/cart/purchase events)"),
+    col("category", StringType(), "category 'top.sub'"),
+    col("brand", StringType(), "brand"),
+    col("price", DoubleType(), "unit price in EUR (> 0)"),
+    col("quantity", IntegerType(), "units (purchase)"),
+    col("promotion_id", StringType(), "promotion (promo events; purchases made with one)"),
+    col("position", IntegerType(), "slot 1..N of a promo_impression"),
+    col("propensity", DoubleType(), "logging policy's probability of this promotion in this slot"),
+    col("policy", StringType(), "logging policy name of a promo_impression"),
+    col("source", StringType(), "adapter: jsonl | rees46 | obd", nullable=False),
+    col("source_file", StringType(), "raw file the event came from"),
+    col("ingested_run_id", StringType(), "clean run that ingested the event", nullable=False),
+    col("extra", MapType(StringType(), StringType()), "unknown raw fields (schema drift), as text"),
+])
+
+EVENTS_QUARANTINE = StructType([
+    col("run_id", StringType(), "clean run that rejected the record", nullable=False),
+    col("run_date", DateType(), "run date (partition column)", nullable=False),
+    col("source", StringType(), "adapter: jsonl | rees46 | obd", nullable=False),
+    col("source_file", StringType(), "raw file", nullable=False),
+    col("line_number", LongType(), "1-based line in the raw file; null for an unreadable file"),
+    col("record_seq", IntegerType(), "record within the line (OBD: 0 impression, 1 click)"),
+    col("raw_record", StringType(), "the raw line as text (invalid UTF-8 bytes replaced by U+FFFD)"),
+    col("reasons", ArrayType(StringType()), "reason codes: malformed_record, encoding, "
+        "size_violation, missing_required, bad_type, unknown_event_type, out_of_range, future_ts, "
+        "too_old, bot_traffic", nullable=False),
+    col("event_id", StringType(), "event id when it could be read"),
+    col("event_time", TimestampType(), "event time when it could be read (UTC)"),
+])
+
+ITEMS = StructType([
+    col("item_id", StringType(), "item id", nullable=False),
+    col("category", StringType(), "category 'top.sub'"),
+    col("brand", StringType(), "brand"),
+    col("price", DoubleType(), "list price in EUR"),
+    col("name", StringType(), "display name"),
+    col("run_id", StringType(), "clean run that loaded the snapshot", nullable=False),
+])
+
+USERS = StructType([
+    col("user_id", StringType(), "user id (HMAC pseudonym when privacy is on)", nullable=False),
+    col("signup_date", DateType(), "signup date"),
+    col("region", StringType(), "region"),
+    col("device", StringType(), "main device"),
+    col("run_id", StringType(), "clean run that loaded the snapshot", nullable=False),
+])
+
+PROMOTIONS = StructType([
+    col("promotion_id", StringType(), "promotion id", nullable=False),
+    col("name", StringType(), "display name"),
+    col("promo_type", StringType(), "percent_off | amount_off_over_threshold | gift | "
+        "free_shipping | coupon"),
+    col("discount_value", DoubleType(), "fraction (percent_off, coupon) or EUR amount"),
+    col("min_spend", DoubleType(), "minimum basket in EUR (0 = none)"),
+    col("eligible_categories", ArrayType(StringType()), "top-level categories; empty = all"),
+    col("start_date", DateType(), "first day (inclusive)"),
+    col("end_date", DateType(), "last day (inclusive)"),
+    col("budget", LongType(), "maximum redemptions"),
+    col("run_id", StringType(), "clean run that loaded the snapshot", nullable=False),
+])
+
+TABLES = {
+    "events": TableSpec(
+        "events", EVENTS,
+        "Clean events, one row per event, deduplicated by event_id. Late events sit in their own "
+        "event_date partition (within clean.lookback_days). Bot traffic is not here (quarantined).",
+        partition_by=("event_date",), keys=("event_id",), written_by="clean",
+        example_queries={"Daily funnel": (
+            "SELECT event_date, event_type, count(*) AS events FROM events\n"
+            "GROUP BY event_date, event_type ORDER BY event_date, event_type")}),
+    "events_quarantine": TableSpec(
+        "events_quarantine", EVENTS_QUARANTINE,
+        "Rejected raw records with their reason codes; replaced per run date.",
+        partition_by=("run_date",), keys=("source_file", "line_number", "record_seq"),
+        written_by="clean",
+        example_queries={"Rejects by reason": (
+            "SELECT run_date, reason, count(*) FROM events_quarantine\n"
+            "LATERAL VIEW explode(reasons) r AS reason GROUP BY run_date, reason")}),
+    "items": TableSpec("items", ITEMS, "Item catalog, latest snapshot.", keys=("item_id",),
+                       written_by="clean"),
+    "users": TableSpec("users", USERS, "Users, latest snapshot.", keys=("user_id",),
+                       written_by="clean"),
+    "promotions": TableSpec("promotions", PROMOTIONS, "Promotions, latest snapshot.",
+                            keys=("promotion_id",), written_by="clean"),
+}

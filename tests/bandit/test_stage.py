@@ -1,0 +1,161 @@
+"""The bandit stage on tiny inline inputs in a tmp warehouse: constraints, holdout, determinism,
+budget fallback, and Thompson propensities against empirical frequencies."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from recsys_spark.bandit.constraints import allocate_budget
+from recsys_spark.bandit.policies import select_slots, thompson_draw
+from recsys_spark.bandit.propensity import thompson_propensity
+from recsys_spark.bandit.settings import BanditConfig
+from recsys_spark.bandit.stage import (
+    arm_statistics,
+    build_candidates,
+    choose_promotions,
+    eligible_promotions,
+    register_current_view,
+    run_bandit,
+)
+from recsys_spark.runs import RunContext
+from recsys_spark.stage_runner import run_stage
+from recsys_spark.tables import TableStore
+from tests.bandit.data import (
+    EVENTS,
+    PROMOTIONS,
+    RUN_DATE,
+    SCORES,
+    SEGMENTS,
+    UTC,
+    event,
+    make_config,
+    promotion,
+    scores_rows,
+    segments_rows,
+    write,
+)
+
+USERS = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"]
+PROMOS = ["p1", "p2", "p3", "p4", "p5", "p6"]
+
+
+def _t(d: int, h: int) -> dt.datetime:
+    return dt.datetime(2026, 11, d, h, tzinfo=UTC)
+
+
+def _inputs(spark, store):
+    events = [event("e1", _t(18, 10), "promo_impression", "u1", "p1", 1),
+              event("e2", _t(18, 12), "promo_redeem", "u1", "p1"),
+              event("e3", _t(19, 10), "promo_impression", "u4", "p2", 1),
+              event("e4", _t(15, 10), "promo_redeem", "u9", "p6"),       # p6 budget 2: exhausted
+              event("e5", _t(15, 11), "promo_redeem", "u8", "p6")]
+    events += [event(f"f{i}", _t(17 + i, 9), "promo_impression", "u2", "p2", 1) for i in range(3)]
+    write(spark, store, "events", events, EVENTS, ("event_date",))
+    write(spark, store, "promotions", [
+        promotion("p1", "percent_off", 1000), promotion("p2", "percent_off", 1000),
+        promotion("p3", "coupon", 1), promotion("p4", "gift", 1000),
+        promotion("p5", "free_shipping", 1000, end=dt.date(2026, 11, 10)),   # ended
+        promotion("p6", "gift", 2)], PROMOTIONS)
+    scores = {(u, p): round(0.05 + 0.1 * i + 0.02 * j, 4)
+              for i, u in enumerate(USERS) for j, p in enumerate(PROMOS)}
+    write(spark, store, "promotion_scores", scores_rows(scores), SCORES, ("run_date",))
+    write(spark, store, "user_segments", segments_rows(
+        {"u1": "s0", "u2": "s0", "u3": "s0", "u4": "s1", "u5": "s1", "u7": "s1"}), SEGMENTS, ("run_date",))
+
+
+@pytest.mark.stage
+def test_stage_output_holds_every_constraint_and_is_partition_independent(spark, tmp_path):
+    config = make_config(tmp_path, bandit=BanditConfig(policy="thompson", holdout_share=0.4,
+                                                       slots_per_user=3, propensity_draws=50))
+    store = TableStore(spark, config.warehouse)
+    _inputs(spark, store)
+    ctx = RunContext(config, RUN_DATE, "bandit")
+    report = run_stage(spark, store, ctx, run_bandit)
+    assert set(report.quality.values()) == {"pass"}
+
+    out_df = store.read("user_promotions")
+    rows = out_df.collect()
+    assert {r["user_id"] for r in rows} == set(USERS)
+    assert {r["run_id"] for r in rows} == {ctx.run_id} and {r["run_date"] for r in rows} == {RUN_DATE}
+    types = {"p1": "percent_off", "p2": "percent_off", "p3": "coupon", "p4": "gift"}
+    for user in USERS:
+        mine = sorted((r for r in rows if r["user_id"] == user), key=lambda r: r["rank"])
+        if mine[0]["is_holdout"]:
+            # a holdout user: exactly one row, rank 0, no promotion, propensity 1
+            assert [(r["rank"], r["promotion_id"], r["score"], r["propensity"]) for r in mine] == [
+                (0, None, None, 1.0)]
+            continue
+        promos = [r["promotion_id"] for r in mine]
+        assert [r["rank"] for r in mine] == list(range(1, len(mine) + 1)) and len(mine) <= 3
+        assert set(promos) <= set(types), "only active promotions with budget left"
+        assert len({types[p] for p in promos}) == len(promos), "one per promo type"
+        assert [r["score"] for r in mine] == sorted((r["score"] for r in mine), reverse=True)
+        assert all(0 < r["propensity"] <= 1 and not r["is_holdout"] for r in mine)
+        if user == "u2":
+            assert "p2" not in promos, "frequency cap: 3 impressions in 7 days"
+    spent_p3 = sum(r["expected_response"] for r in rows if r["promotion_id"] == "p3")
+    assert spent_p3 <= 1.0 + 1e-9, "budget of p3"
+    assert sum(r["is_holdout"] for r in rows) >= 1
+
+    # The same seed on repartitioned inputs gives the same table.
+    events_df = store.read("events").repartition(5)
+    scores_df = store.read("promotion_scores").select("user_id", "promotion_id", "p_response").repartition(4)
+    segments_df = store.read("user_segments").select("user_id", "segment_id").repartition(3)
+    bcfg = config.bandit
+    arms_df = arm_statistics(events_df, scores_df, segments_df, RUN_DATE, bcfg)
+    eligible_df = eligible_promotions(store.read("promotions").repartition(3), events_df, RUN_DATE)
+    cands_df = build_candidates(scores_df, segments_df, arms_df, eligible_df, events_df, RUN_DATE, bcfg)
+    again_df = choose_promotions(spark, cands_df, scores_df, bcfg, "thompson", ctx.seed("draws"),
+                                 config.run.seed, RUN_DATE)
+    cols = ["user_id", "rank", "promotion_id", "policy", "score", "expected_response", "propensity",
+            "is_exploration", "is_holdout"]
+    assert_df_equality(again_df.select(*cols), out_df.select(*cols), ignore_row_order=True,
+                       ignore_nullable=True)
+    current_df = register_current_view(spark, store)
+    assert spark.sql("SELECT count(*) FROM user_promotions_current").first()[0] == len(rows)
+    assert current_df.count() == len(rows)
+
+
+@pytest.mark.unit
+def test_budget_allocation_falls_back_to_next_candidate(spark):
+    # p1 has room for one expected redemption: u_a (score 0.9) takes it, u_b (0.8) and u_c (0.7)
+    # lose it and fall back to p2 in round 2; p2 fits both.
+    config = BanditConfig(slots_per_user=1, allocation_rounds=2)
+    df = spark.createDataFrame([
+        ("ua", "p1", "t1", 0.9, 0.9, 0.6, 1.0), ("ua", "p2", "t2", 0.5, 0.5, 0.1, 10.0),
+        ("ub", "p1", "t1", 0.8, 0.8, 0.6, 1.0), ("ub", "p2", "t2", 0.4, 0.4, 0.1, 10.0),
+        ("uc", "p1", "t1", 0.7, 0.7, 0.3, 1.0), ("uc", "p2", "t2", 0.3, 0.3, 0.1, 10.0),
+    ], "user_id string, promotion_id string, promo_type string, score double, type_score double, "
+       "expected_response double, remaining_budget double")
+    out = {(r["user_id"], r["promotion_id"]): r["status"] for r in allocate_budget(df, config).collect()}
+    assert out == {("ua", "p1"): "assigned", ("ua", "p2"): "open",
+                   ("ub", "p1"): "rejected", ("ub", "p2"): "assigned",
+                   ("uc", "p1"): "rejected", ("uc", "p2"): "assigned"}
+
+
+@pytest.mark.unit
+def test_thompson_propensities_match_empirical_frequencies(spark):
+    # Propensities from K = 2000 Monte Carlo draws (seed 99) against the live draw's slot
+    # frequencies over S = 2000 other seeds. Both are binomial estimates (sd <= 0.011 each), so
+    # a tolerance of 0.05 is > 3 sd of their difference.
+    config = BanditConfig(slots_per_user=2, one_per_promo_type=True, propensity_max_candidates=4)
+    pool_df = spark.createDataFrame([
+        ("u1", "a", "t1", 1.0, 3.0, 7.0), ("u1", "b", "t1", 1.0, 2.0, 8.0),
+        ("u1", "c", "t2", 1.2, 4.0, 6.0), ("u1", "d", "t3", 0.8, 1.0, 3.0),
+    ], "user_id string, promotion_id string, promo_type string, lift double, alpha double, beta double")
+    pool_df = pool_df.withColumn("posterior_mean", F.col("alpha") / (F.col("alpha") + F.col("beta")))
+    mc = {(r["promotion_id"], r["slot"]): r["propensity"] for r in thompson_propensity(
+        pool_df, pool_df.limit(0), config, seed=99, run_date="2026-11-20", draws=2000).collect()}
+    seeds = 2000
+    live_df = (pool_df.crossJoin(spark.range(seeds).withColumnRenamed("id", "seed"))
+               .withColumn("score", F.col("lift") * thompson_draw(F.col("seed"), "2026-11-20", F.lit(0)))
+               .withColumn("type_score", F.col("score")))
+    picked = select_slots(live_df, ["user_id", "seed"], 2, True).groupBy("promotion_id", "slot").count()
+    emp = {(r["promotion_id"], r["slot"]): r["count"] / seeds for r in picked.collect()}
+    for key in set(mc) | set(emp):
+        assert abs(mc.get(key, 0.0) - emp.get(key, 0.0)) < 0.05, key
+    for slot in (1, 2):
+        assert sum(v for (_, s), v in mc.items() if s == slot) == pytest.approx(1.0)

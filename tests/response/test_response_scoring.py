@@ -1,0 +1,92 @@
+"""Scoring covers exactly the eligible (user, promotion) pairs."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from chispa import assert_df_equality
+
+from recsys_spark.response.scoring import (
+    candidate_users,
+    eligible_pairs,
+    filter_active_promotions,
+    user_categories,
+)
+from recsys_spark.response.settings import ResponseConfig
+from tests.response.response_data import USER_SEGMENTS, USERS, event, events_df, promotion, promotions_df
+
+pytestmark = pytest.mark.unit
+
+RUN_DATE = dt.date(2026, 11, 20)
+
+
+def _day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def _inputs(spark):
+    promos_df = promotions_df(spark, [
+        promotion("pa", budget=10),
+        promotion("pb", eligible_categories=["fashion"], budget=2),        # 1 of 2 redeemed
+        promotion("pc", budget=2),                                         # budget used up
+        promotion("pd", start="2026-11-21"),                               # not started
+        promotion("pe", end="2026-11-19"),                                 # ended
+        promotion("pf", eligible_categories=["home", "electronics"], end="2026-11-20", budget=None),
+        promotion("pg", budget=2),                      # redemptions after the run date ignored
+    ])
+    events = events_df(spark, [
+        event("e1", "2026-11-10 10:00", "view", "u1", item_id="i1", category="fashion.shoes"),
+        event("e2", "2026-11-11 10:00", "purchase", "u2", item_id="i2", category="electronics.tv",
+              price=10.0, quantity=1),
+        event("e3", "2026-11-12 10:00", "promo_redeem", "u1", promotion_id="pb"),
+        event("e4", "2026-11-12 10:00", "promo_redeem", "u1", promotion_id="pc"),
+        event("e5", "2026-11-13 10:00", "promo_redeem", "u2", promotion_id="pc"),
+        event("e6", "2026-11-13 10:00", "promo_redeem", "u2", promotion_id="pg"),
+        event("e7", "2026-11-21 10:00", "promo_redeem", "u1", promotion_id="pg"),
+        event("e8", "2026-11-21 11:00", "promo_redeem", "u3", promotion_id="pg"),
+        # a category seen only after the run date does not target
+        event("e9", "2026-11-21 10:00", "view", "u3", item_id="i1", category="fashion.shoes"),
+        # remove_from_cart is no sign of interest
+        event("e10", "2026-11-10 10:00", "remove_from_cart", "u6", item_id="i1", category="fashion.x"),
+    ])
+    users_df = spark.createDataFrame([(u, None, None, None, "r") for u in
+                                      ("u1", "u2", "u3", "u4", "u5", "u6", "u7")], USERS)
+    segments_df = spark.createDataFrame([
+        ("u5", "s_bad", "lost", "r", _day("2026-11-20")),
+        ("u6", "s_bad", "lost", "r", _day("2026-11-19")),   # older snapshot: no longer excluded
+        ("u6", "s2", "loyal", "r", _day("2026-11-20")),
+        ("u7", "s_bad", "lost", "r", _day("2026-11-21")),   # after the run date: ignored
+    ], USER_SEGMENTS)
+    uf_df = spark.createDataFrame(
+        [("u7", 3.0, ["home.garden"], "r", _day("2026-11-20")),
+         ("u3", 3.0, ["fashion.shoes"], "r", _day("2026-11-21"))],   # after the run date
+        "user_id string, recency_days double, top_categories array<string>, run_id string, "
+        "run_date date")
+    return promos_df, events, users_df, segments_df, uf_df
+
+
+def _pairs(spark, targeting: str):
+    promos_df, events, users_df, segments_df, uf_df = _inputs(spark)
+    cfg = ResponseConfig(targeting=targeting, excluded_user_ids=("u4",),
+                         excluded_segments=("s_bad",))
+    users = candidate_users(users_df, events, segments_df, cfg, RUN_DATE)
+    return eligible_pairs(users, filter_active_promotions(promos_df, events, RUN_DATE),
+                          user_categories(events, uf_df, RUN_DATE), cfg.targeting)
+
+
+def test_scoring_pairs_with_targeting(spark):
+    expected = [("u1", "pa"), ("u1", "pb"), ("u1", "pg"),
+                ("u2", "pa"), ("u2", "pf"), ("u2", "pg"),
+                ("u3", "pa"), ("u3", "pg"),
+                ("u6", "pa"), ("u6", "pg"),
+                ("u7", "pa"), ("u7", "pf"), ("u7", "pg")]
+    assert_df_equality(_pairs(spark, "eligible_categories"),
+                       spark.createDataFrame(expected, "user_id string, promotion_id string"),
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_scoring_pairs_without_targeting(spark):
+    expected = [(u, p) for u in ("u1", "u2", "u3", "u6", "u7") for p in ("pa", "pb", "pf", "pg")]
+    assert_df_equality(_pairs(spark, "none"),
+                       spark.createDataFrame(expected, "user_id string, promotion_id string"),
+                       ignore_row_order=True, ignore_nullable=True)
