@@ -23,11 +23,13 @@ def make_rows(spark, rows: int):
     return (spark.range(rows)
             .withColumn("user_id", F.concat(F.lit("u"), (F.col("id") % 50_000).cast("string")))
             .withColumn("item_id", F.concat(F.lit("i"), (F.xxhash64("id") % 5_000).cast("string")))
-            .withColumn("event_time", F.timestamp_seconds(F.lit(1_790_000_000) + F.col("id") % 2_592_000))
+            .withColumn("event_time",
+                        F.timestamp_seconds(F.lit(1_790_000_000) + F.col("id") % 2_592_000))
             .withColumn("event_date", F.to_date("event_time"))
             .withColumn("price", (F.col("id") % 10_000) / 100.0)
-            .withColumn("event_type", F.element_at(F.array(*[F.lit(t) for t in ("view", "click", "purchase")]),
-                                                   (F.col("id") % 3 + 1).cast("int"))))
+            .withColumn("event_type",
+                        F.element_at(F.array(*[F.lit(t) for t in ("view", "click", "purchase")]),
+                                     (F.col("id") % 3 + 1).cast("int"))))
 
 
 def best_of(repeats: int, fn) -> float:

@@ -19,8 +19,8 @@ from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.config_loader import build, merge_layer, nest, parse_override, read_yaml_file
 from recsys_spark.errors import ConfigError
 from recsys_spark.features.settings import FeaturesConfig
-from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.ingest.settings import CleanConfig
+from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.similarity.settings import SimilarityConfig
 from recsys_spark.simulate.settings import SimulateSection
 

@@ -31,7 +31,7 @@ class FrozenMap(dict):
     def _readonly(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("config mappings are read-only")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenMap, (dict(self),))
@@ -107,7 +107,8 @@ def build(cls: type[T], data: Mapping[str, Any], provenance: Provenance, prefix:
         if key not in fields:
             dotted = f"{prefix}{key}"
             allowed = ", ".join(sorted(fields))
-            raise ConfigError(f"{_where(dotted, provenance)}: unknown key {dotted!r} (allowed here: {allowed})")
+            raise ConfigError(f"{_where(dotted, provenance)}: unknown key {dotted!r} "
+                              f"(allowed here: {allowed})")
     values: dict[str, Any] = {}
     for name, field in fields.items():
         dotted = f"{prefix}{name}"

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
-import os
-import sys
 
 from recsys_spark.bandit.ope_data import OPE_POLICIES, OpeInputError
 from recsys_spark.bandit.settings import POLICIES
@@ -36,17 +34,11 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     ope.set_defaults(func=cmd_ope)
 
 
-def _python_workers() -> None:
-    # The Beta quantile is a pandas UDF: Python workers must run this interpreter (with pandas
-    # and scipy), not whatever `python3` is first on PATH.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-
 
 def cmd_bandit(args: argparse.Namespace) -> int:
     from recsys_spark.bandit.stage import run_bandit
 
     config = config_from_args(args)
-    _python_workers()
     with stage_session(config, "recsys-bandit") as s:
         ctx = run_context(config, args.run_date, "bandit")
         report = run_stage(s.spark, s.store, ctx, functools.partial(run_bandit, policy=args.policy))
@@ -63,7 +55,6 @@ def cmd_ope(args: argparse.Namespace) -> int:
     if unknown or not policies:
         raise OpeInputError(f"--policy {args.policy!r}: choose from {', '.join(OPE_POLICIES)}")
     config = config_from_args(args)
-    _python_workers()
     run_date = args.run_date or dt.datetime.now(dt.timezone.utc).date()
     with stage_session(config, "recsys-ope") as s:
         ctx = run_context(config, run_date, "ope")

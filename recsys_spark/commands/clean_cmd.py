@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 from recsys_spark.commands.session import add_run_date, config_from_args, run_context, stage_session
 from recsys_spark.ingest.settings import SOURCES
@@ -27,8 +25,6 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     resolve_hmac_key(config.clean.privacy)  # refuse before Spark starts
-    # Python workers (the pseudonymization pandas UDF) must run this interpreter.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with stage_session(config, "recsys-clean") as s:
         report = run_stage(s.spark, s.store, run_context(config, args.run_date, "clean"),
                            make_clean_stage(args.source, args.input))

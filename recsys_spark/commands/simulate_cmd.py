@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import os
-import sys
 
 from recsys_spark.commands.session import add_run_date, config_from_args, stage_session
 from recsys_spark.config import AppConfig
@@ -51,8 +49,6 @@ def _config(args: argparse.Namespace) -> AppConfig:
     if args.landing:
         config = dataclasses.replace(config, landing=dataclasses.replace(config.landing,
                                                                          root=args.landing))
-    # pandas UDFs need the driver's interpreter on the workers (venv installs); see report.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return config
 
 

@@ -73,5 +73,5 @@ def cmd_sql(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     else:
         for row in rows:
-            print(json.dumps(dict(zip(columns, row)), default=str))
+            print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
     return 0

@@ -5,13 +5,13 @@ Each submodule declares the tables one part of the pipeline writes in a ``TABLES
 """
 from __future__ import annotations
 
-from recsys_spark.schemas import runs
 from recsys_spark.schemas import als as _als
 from recsys_spark.schemas import bandit as _bandit
 from recsys_spark.schemas import events as _events
 from recsys_spark.schemas import features as _features
-from recsys_spark.schemas import similarity as _similarity
 from recsys_spark.schemas import response as _response
+from recsys_spark.schemas import runs
+from recsys_spark.schemas import similarity as _similarity
 from recsys_spark.schemas.runs import MODEL_METRICS, PIPELINE_RUNS
 from recsys_spark.schemas.spec import TableSpec, col
 

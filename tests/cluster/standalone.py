@@ -49,40 +49,45 @@ def cluster_env(work: Path) -> dict[str, str]:
     return env
 
 
+def _start(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    with open(log_path, "w") as log:  # the child keeps its own handle
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in reversed(processes):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 @contextlib.contextmanager
 def standalone_cluster(work: Path, cores: int = 2, memory: str = "4g") -> Iterator[str]:
     """Yield the master URL; both daemons are stopped on exit, also when the body fails."""
     env = cluster_env(work)
     spark_class = str(Path(env["SPARK_HOME"]) / "bin" / "spark-class")
     master_port, master_ui, worker_ui = free_port(), free_port(), free_port()
-    (work / "logs").mkdir(parents=True, exist_ok=True)
-    master_log = open(work / "logs" / "master.out", "w")
-    worker_log = open(work / "logs" / "worker.out", "w")
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen] = []
     try:
-        processes.append(subprocess.Popen(
+        processes.append(_start(
             [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-             "--port", str(master_port), "--webui-port", str(master_ui)],
-            env=env, stdout=master_log, stderr=subprocess.STDOUT, start_new_session=True))
+             "--port", str(master_port), "--webui-port", str(master_ui)], env, logs / "master.out"))
         wait_for(lambda: port_open(master_port), 90, "the Spark master to listen")
         url = f"spark://127.0.0.1:{master_port}"
-        processes.append(subprocess.Popen(
+        processes.append(_start(
             [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
              "--cores", str(cores), "--memory", memory, "--webui-port", str(worker_ui),
-             "--work-dir", str(work / "worker")],
-            env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True))
-        wait_for(lambda: "Registering worker" in (work / "logs" / "master.out").read_text(), 90,
+             "--work-dir", str(work / "worker")], env, logs / "worker.out"))
+        wait_for(lambda: "Registering worker" in (logs / "master.out").read_text(), 90,
                  "the worker to register with the master")
         yield url
     finally:
-        for process in reversed(processes):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-        master_log.close()
-        worker_log.close()
+        _stop(processes)

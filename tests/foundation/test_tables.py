@@ -30,8 +30,7 @@ from recsys_spark.errors import (
     TableError,
     UnknownTableError,
 )
-from recsys_spark.tables import CommitInfo, TableStore, TxnId
-from recsys_spark.tables import deltars_backend
+from recsys_spark.tables import CommitInfo, TableStore, TxnId, deltars_backend
 
 pytestmark = pytest.mark.unit
 
