@@ -48,6 +48,12 @@ def register_views(store: TableStore, version: int | None = None,
         except TableError:
             continue
         registered.append(name)
+    if "user_promotions" in registered:
+        # The latest run's promotions: the view marketing systems read (as of --as-of too).
+        store.spark.sql("CREATE OR REPLACE TEMP VIEW user_promotions_current AS "
+                        "SELECT * FROM user_promotions "
+                        "WHERE run_date = (SELECT max(run_date) FROM user_promotions)")
+        registered.append("user_promotions_current")
     return registered
 
 

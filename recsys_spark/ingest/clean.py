@@ -161,8 +161,10 @@ def _existing_events(store: TableStore, ctx: RunContext) -> tuple[DataFrame | No
     config: CleanConfig = ctx.config.clean
     first = ctx.run_date - dt.timedelta(days=config.lookback_days)
     last = ctx.run_date + dt.timedelta(days=1)   # future_tolerance can reach the next day
-    events_df = store.read(EVENTS_TABLE, version=version)
-    return events_df.where(F.col("event_date").between(F.lit(first), F.lit(last))), version
+    # Pruned from the log: only the lookback's partitions are read, however long the history.
+    events_df = store.read(EVENTS_TABLE, version=version,
+                           partition_filters=[("event_date", ">=", first), ("event_date", "<=", last)])
+    return events_df, version
 
 
 def _disposition() -> Column:

@@ -82,9 +82,24 @@ TABLES = {
         "row: rank 0, promotion_id null, is_holdout true. `user_promotions_current` is a view of the "
         "latest run_date.",
         partition_by=("run_date",), keys=("run_date", "user_id", "rank"), written_by="bandit",
-        example_queries={"Today's promotions of one user": (
-            "SELECT rank, promotion_id, score, propensity FROM user_promotions_current\n"
-            "WHERE user_id = 'u000001' AND NOT is_holdout ORDER BY rank")}),
+        example_queries={
+            "Today's promotions of one user": (
+                "SELECT rank, promotion_id, score, propensity FROM user_promotions_current\n"
+                "WHERE user_id = 'u000001' AND NOT is_holdout ORDER BY rank"),
+            "Promotions by segment": (
+                "SELECT s.segment_id, p.promotion_id, count(*) AS users\n"
+                "FROM user_promotions_current p JOIN user_segments s\n"
+                "  ON s.user_id = p.user_id AND s.run_date = p.run_date\n"
+                "WHERE NOT p.is_holdout GROUP BY 1, 2 ORDER BY 1, 3 DESC"),
+            "Holdout uplift (redeem rate of treated vs holdout users, next 7 days)": (
+                "WITH groups AS (SELECT DISTINCT user_id, is_holdout, run_date\n"
+                "                FROM user_promotions WHERE run_date = DATE'2026-11-07'),\n"
+                "redeems AS (SELECT DISTINCT user_id FROM events WHERE event_type = 'promo_redeem'\n"
+                "            AND event_date BETWEEN DATE'2026-11-08' AND DATE'2026-11-14')\n"
+                "SELECT g.is_holdout, count(*) AS users, avg(CASE WHEN r.user_id IS NULL\n"
+                "       THEN 0.0 ELSE 1.0 END) AS redeem_rate\n"
+                "FROM groups g LEFT JOIN redeems r ON r.user_id = g.user_id GROUP BY g.is_holdout"),
+        }),
     "ope_estimates": TableSpec(
         "ope_estimates", OPE_ESTIMATES,
         "Off-policy value estimates (IPS, SNIPS, DM, DR) with bootstrap 95% CIs.",

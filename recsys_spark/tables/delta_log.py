@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 from pyspark.sql.types import StructType
@@ -71,6 +73,35 @@ def partition_columns(table: DeltaTable) -> list[str]:
 def add_actions(table: DeltaTable) -> pa.Table:
     """The live files of the loaded version: path, size, stats and ``partition.<col>`` values."""
     return pa.table(table.get_add_actions(flatten=True))
+
+
+_COMPARE = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
+            ">": pc.greater, ">=": pc.greater_equal}
+
+
+def prune(actions: pa.Table, filters: Sequence[tuple[str, str, Any]], partition_cols: list[str],
+          name: str) -> pa.Table:
+    """Keep the add actions whose partition values satisfy every filter.
+
+    Raises:
+        TableError: a filter names a column the table is not partitioned by, or an unknown
+            operator.
+    """
+    for column, op, value in filters:
+        if column not in partition_cols:
+            raise TableError(f"table {name}: cannot prune on {column!r}; partition columns are "
+                             f"{partition_cols}")
+        if actions.num_rows == 0:
+            return actions
+        values = actions.column(f"partition.{column}")
+        if op == "in":
+            mask = pc.is_in(values, value_set=pa.array(list(value), type=values.type))
+        elif op in _COMPARE:
+            mask = _COMPARE[op](values, pa.scalar(value, type=values.type))
+        else:
+            raise TableError(f"table {name}: unknown partition filter operator {op!r}")
+        actions = actions.filter(pc.fill_null(mask, False))
+    return actions
 
 
 def row_count(table: DeltaTable) -> int | None:

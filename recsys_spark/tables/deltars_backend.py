@@ -40,7 +40,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 from recsys_spark.errors import ConcurrentWriteError, SchemaMismatchError, TableError
 from recsys_spark.paths import path_component
 from recsys_spark.tables import delta_log
-from recsys_spark.tables.model import WriteRequest, WriteResult
+from recsys_spark.tables.model import PartitionFilter, WriteRequest, WriteResult
 from recsys_spark.tables.parquet_stats import stats_json
 from recsys_spark.tables.schema_check import check_partition_columns, reconcile_schema
 
@@ -61,12 +61,16 @@ class DeltaRsBackend:
 
     # ---------------------------------------------------------------- reads
     def read(self, uri: str, table: str, version: int | None = None,
-             as_of: dt.datetime | None = None) -> DataFrame:
-        """The table's rows at the latest version, a version, or a timestamp."""
+             as_of: dt.datetime | None = None,
+             partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame:
+        """The table's rows at the latest version, a version, or a timestamp; with
+        ``partition_filters`` only the files of matching partitions are read (pruned from the
+        log, so a stage reading one day of a long history reads one day's files)."""
         delta = delta_log.open_table(uri, table, version, as_of)
         schema = delta_log.spark_schema(delta)
         partition_cols = delta_log.partition_columns(delta)
-        actions = delta_log.add_actions(delta)
+        actions = delta_log.prune(delta_log.add_actions(delta), partition_filters, partition_cols,
+                                  table)
         if actions.num_rows == 0:
             return self.spark.createDataFrame([], schema)
         relative_paths = [unquote(p) for p in actions.column("path").to_pylist()]

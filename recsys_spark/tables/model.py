@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 WriteMode = Literal["append", "overwrite"]
+
+# (partition column, operator, value), e.g. ("event_date", ">=", date(2026, 11, 1));
+# operators: =, !=, <, <=, >, >=, in (value a list).
+PartitionFilter = tuple[str, str, Any]
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from recsys_spark.tables import delta_log
-from recsys_spark.tables.model import WriteRequest, WriteResult
+from recsys_spark.tables.model import PartitionFilter, WriteRequest, WriteResult
 from recsys_spark.tables.schema_check import check_partition_columns, reconcile_schema
 
 log = logging.getLogger(__name__)
@@ -28,14 +30,19 @@ class NativeDeltaBackend:
         self.spark = spark
 
     def read(self, uri: str, table: str, version: int | None = None,
-             as_of: dt.datetime | None = None) -> DataFrame:
+             as_of: dt.datetime | None = None,
+             partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame:
         delta_log.open_table(uri, table, version, as_of)  # clear errors for unknown table/version
         reader = self.spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
         elif as_of is not None:
             reader = reader.option("timestampAsOf", as_of.isoformat())
-        return reader.load(uri)
+        df = reader.load(uri)
+        for column, op, value in partition_filters:  # delta-spark prunes partitions from these
+            col = F.col(column)
+            df = df.where(col.isin(list(value)) if op == "in" else _SPARK_OPS[op](col, F.lit(value)))
+        return df
 
     def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult:
         delta = delta_log.try_open(uri)
@@ -65,6 +72,10 @@ class NativeDeltaBackend:
         metrics = written.history(1)[0].get("operationMetrics", {}) or {}
         return WriteResult(request.table, written.version(),
                            int(metrics.get("numFiles", 0)), int(metrics.get("numOutputRows", 0)))
+
+
+_SPARK_OPS = {"=": lambda c, v: c == v, "!=": lambda c, v: c != v, "<": lambda c, v: c < v,
+              "<=": lambda c, v: c <= v, ">": lambda c, v: c > v, ">=": lambda c, v: c >= v}
 
 
 def _replace_where(request: WriteRequest) -> str:

@@ -17,6 +17,7 @@ from recsys_spark.tables.deltars_backend import DeltaRsBackend
 from recsys_spark.tables.model import (
     CommitInfo,
     HistoryEntry,
+    PartitionFilter,
     TxnId,
     WriteMode,
     WriteRequest,
@@ -31,7 +32,8 @@ class Backend(Protocol):
     name: str
 
     def read(self, uri: str, table: str, version: int | None = None,
-             as_of: dt.datetime | None = None) -> DataFrame: ...
+             as_of: dt.datetime | None = None,
+             partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame: ...
 
     def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult: ...
 
@@ -93,14 +95,17 @@ class TableStore:
         return delta_log.try_open(self.uri(table)) is not None
 
     def read(self, table: str, version: int | None = None,
-             as_of: dt.datetime | None = None) -> DataFrame:
-        """Rows of ``table`` (latest, at ``version``, or as of a UTC timestamp).
+             as_of: dt.datetime | None = None,
+             partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame:
+        """Rows of ``table`` (latest, at ``version``, or as of a UTC timestamp), only from the
+        partitions matching ``partition_filters`` (e.g. ``[("run_date", "=", day)]``).
 
         Raises:
             UnknownTableError: the table does not exist.
-            TableError: the version or timestamp does not exist.
+            TableError: the version or timestamp does not exist, or a filter is not on a
+                partition column.
         """
-        return self.backend.read(self.uri(table), table, version, as_of)
+        return self.backend.read(self.uri(table), table, version, as_of, partition_filters)
 
     def write(self, df: DataFrame, table: str, mode: WriteMode, commit: CommitInfo, *,
               partition_by: Sequence[str] = (),

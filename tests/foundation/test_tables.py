@@ -262,3 +262,17 @@ def test_empty_dataframe_creates_an_empty_table(spark, store):
     assert store.read("t").count() == 0
     assert store.read("t").schema.fieldNames() == SCHEMA.fieldNames()
     assert json.loads(DeltaTable(store.uri("t")).schema().to_json())["fields"][0]["name"] == "id"
+
+
+def test_partition_filters_read_only_matching_files(spark, store):
+    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"), partition_by=["day"])
+    store.write(rows_df(spark, [(7, "x", 1.0, None, D3)]), "t", "append", commit("r2"))
+    day2_on = store.read("t", partition_filters=[("day", ">=", D2)])
+    assert sorted(r.id for r in day2_on.collect()) == [3, 7]
+    # pruned from the log: Spark is handed only that partition's files
+    assert all("day=2026-01-01" not in f for f in day2_on.inputFiles())
+    only_day1 = store.read("t", partition_filters=[("day", "in", [D1])])
+    assert sorted(r.id for r in only_day1.collect()) == [1, 2]
+    assert store.read("t", partition_filters=[("day", "=", dt.date(2030, 1, 1))]).count() == 0
+    with pytest.raises(TableError, match="cannot prune on 'name'"):
+        store.read("t", partition_filters=[("name", "=", "a")])
