@@ -29,8 +29,13 @@ BASE_SETTINGS: Mapping[str, str] = {
 
 
 def is_master_preset() -> bool:
-    """True when spark-submit (or the environment) already chose a master."""
-    return bool(os.environ.get("SPARK_MASTER") or _submit_conf().get("spark.master"))
+    """True when spark-submit (or the environment) already chose a master.
+
+    Under spark-submit the JVM is started first and hands its gateway port to the Python
+    driver; its SparkConf then holds --master, which the builder must not override.
+    """
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_MASTER")
+                or _submit_conf().get("spark.master"))
 
 
 def _submit_conf() -> dict[str, str]:
