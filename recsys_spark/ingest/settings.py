@@ -53,7 +53,7 @@ class QualityConfig:
     # Compliance: share of clean priced events whose price lies within the configured bounds.
     min_price_compliance: float = 1.0
     # Share of input records that went to quarantine.
-    max_quarantine_share: float = 0.2
+    max_quarantine_share: float = 0.35
     # Size change: |input records / median of the last runs - 1| must stay below this; checked
     # only once `volume_min_history` earlier successful non-empty runs exist.
     max_volume_change: float = 0.8
