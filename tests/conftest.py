@@ -87,7 +87,8 @@ class BackgroundRun:
     tests are ordered last; their fixtures wait here for the result.
     """
 
-    def __init__(self, root: Path, command: list[str], cleanup=None) -> None:
+    def __init__(self, root: Path, command: list[str], cleanup=None,
+                 env: dict[str, str] | None = None) -> None:
         self.root = root
         self.warehouse, self.landing = root / "warehouse", root / "landing"
         # the child writes to these files for the whole run; closed by the OS at exit
@@ -95,7 +96,7 @@ class BackgroundRun:
         self._err = open(root / "stderr.txt", "w+")  # noqa: SIM115
         self._cleanup = cleanup
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=self._out,
-                                        stderr=self._err, text=True)
+                                        stderr=self._err, text=True, env=env)
 
     def result(self, timeout: float = 2400) -> PipelineRun:
         try:

@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tests.cluster.standalone import standalone_cluster
+from tests.cluster.standalone import cluster_env, standalone_cluster
 from tests.conftest import REPO_ROOT, pipeline_args
 
 
@@ -32,7 +32,9 @@ def start_cluster_run(root: Path, background_run):
                    "--conf", f"spark.pyspark.python={sys.executable}",
                    "--py-files", str(py_files), str(REPO_ROOT / "jobs" / "run_pipeline.py"),
                    *pipeline_args(root / "warehouse", root / "landing")]
-        return background_run(root, command, cleanup=stack.close)
+        # spark-submit finds SPARK_HOME with `python3` from PATH unless it is set: use the
+        # pyspark install of this interpreter, as the cluster daemons do.
+        return background_run(root, command, cleanup=stack.close, env=cluster_env(root))
     except BaseException:
         stack.close()
         raise
