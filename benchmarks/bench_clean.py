@@ -24,6 +24,8 @@ from pathlib import Path
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
+from memory import jvm_peak_rss_mb  # noqa: E402  (benchmarks/memory.py)
+
 from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig  # noqa: E402
 from recsys_spark.ingest.clean import make_clean_stage  # noqa: E402
 from recsys_spark.ingest.reader import list_input_files  # noqa: E402
@@ -37,24 +39,6 @@ from recsys_spark.tables import TableStore  # noqa: E402
 
 PRESETS = {"tiny": ("tiny", 2), "1m": ("bench-1m", 7), "10m": ("bench-10m", 7)}
 START = dt.date(2026, 11, 1)
-
-
-def _child_peak_kib() -> int:
-    """Peak resident memory (VmHWM) of this process's children (the driver JVM), in KiB."""
-    peak = 0
-    me = str(os.getpid())
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if (proc / "stat").read_text().split(")")[-1].split()[1] != me:
-                continue
-            for entry in (proc / "status").read_text().splitlines():
-                if entry.startswith("VmHWM:"):
-                    peak = max(peak, int(entry.split()[1]))
-        except OSError:
-            continue
-    return peak
 
 
 def main() -> None:
@@ -105,7 +89,7 @@ def main() -> None:
           f"duplicates {int(report.metrics['duplicates']):,})")
     print(f"ratio clean/floor       : {clean_rate / floor_rate:.2f}")
     print(f"peak driver memory      : python {python_peak_mib:,.0f} MiB, "
-          f"jvm {_child_peak_kib() / 1024:,.0f} MiB")
+          f"jvm {jvm_peak_rss_mb() or 0:,.0f} MiB")
     spark.stop()
 
 

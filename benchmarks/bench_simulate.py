@@ -19,35 +19,11 @@ import time
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
+from memory import jvm_peak_rss_mb  # noqa: E402  (benchmarks/memory.py)
+
 from recsys_spark.config import SparkConfig  # noqa: E402
 from recsys_spark.simulate import SimulatorConfig, generate  # noqa: E402
 from recsys_spark.spark import build_spark_session  # noqa: E402
-
-
-def _jvm_peak_rss_mb() -> float | None:
-    """Peak RSS (VmHWM) of the driver JVM: the java process descended from this one."""
-    try:
-        parents = {}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            with open(f"/proc/{pid}/stat") as fh:
-                parents[int(pid)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-        ours = {os.getpid()}
-        changed = True
-        while changed:
-            before = len(ours)
-            ours |= {p for p, pp in parents.items() if pp in ours}
-            changed = len(ours) != before
-        for pid in sorted(ours - {os.getpid()}):
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if b"java" not in fh.read().split(b"\0")[0]:
-                    continue
-            with open(f"/proc/{pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
 
 
 def main() -> None:
@@ -69,7 +45,7 @@ def main() -> None:
     started = time.perf_counter()
     summary = generate(spark, cfg, f"{scratch}/landing", dt.date(2026, 11, 1), args.days, seed=1)
     seconds = time.perf_counter() - started
-    jvm_mb = _jvm_peak_rss_mb()
+    jvm_mb = jvm_peak_rss_mb()
     spark.stop()
     py_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"preset            {cfg.preset} ({cfg.n_users} users, {cfg.n_items} items, "

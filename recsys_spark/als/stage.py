@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from recsys_spark.als.id_mapping import update_id_map, with_id, with_index
 from recsys_spark.als.settings import AlsConfig
 from recsys_spark.als.train import ITEM_IDX, USER_IDX, AlsParams, fit_als, save_model
 from recsys_spark.errors import UnknownTableError
+from recsys_spark.features.inputs import event_date_window
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.als import (
     ALS_CATEGORY_AFFINITY,
@@ -34,7 +36,7 @@ from recsys_spark.schemas.als import (
     ALS_USER_FACTORS,
 )
 from recsys_spark.stage_runner import write_model_metrics, write_run_partition
-from recsys_spark.tables import TableStore
+from recsys_spark.tables import PartitionFilter, TableStore
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +64,15 @@ class Factors:
     item_factors_df: DataFrame   # [item_id, features]
 
 
-def _read_required(store: TableStore, table: str, versions: dict[str, int]) -> DataFrame:
+def _read_required(store: TableStore, table: str, versions: dict[str, int],
+                   partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame:
     try:
         version = store.version(table)
     except UnknownTableError:
         raise UnknownTableError(f"als needs table {table!r}, which does not exist in "
                                 f"{store.root}: run `recsys clean` for this run date first") from None
     versions[table] = version
-    return store.read(table, version=version)
+    return store.read(table, version=version, partition_filters=partition_filters)
 
 
 def _read_optional(store: TableStore, table: str, versions: dict[str, int]) -> DataFrame | None:
@@ -79,32 +82,31 @@ def _read_optional(store: TableStore, table: str, versions: dict[str, int]) -> D
     return store.read(table, version=versions[table])
 
 
-def latest_run_partition(df: DataFrame | None, ctx: RunContext) -> DataFrame | None:
-    """Rows of the newest run_date <= the run's date of a per-run table (None if there is none)."""
-    if df is None:
+def _read_latest_run(store: TableStore, table: str, versions: dict[str, int],
+                     ctx: RunContext) -> DataFrame | None:
+    """The newest run_date partition <= the run's date of a per-run table (None if there is none)."""
+    if not store.exists(table):
         return None
-    eligible_df = df.filter(F.col("run_date") <= F.lit(ctx.run_date))
-    latest = eligible_df.agg(F.max("run_date").alias("d")).first()
-    if latest is None or latest["d"] is None:
-        return None
-    return eligible_df.filter(F.col("run_date") == F.lit(latest["d"]))
+    versions[table] = store.version(table)
+    return store.read_latest_run(table, ctx.run_date, version=versions[table])
 
 
 def read_inputs(store: TableStore, ctx: RunContext) -> AlsInputs:
     """Read every input at its current version. Raises UnknownTableError without `events`."""
     config = ctx.config.als
     versions: dict[str, int] = {}
-    events_df = filter_window(_read_required(store, "events", versions), ctx.run_date,
-                              config.window_days)
+    events_df = filter_window(_read_required(store, "events", versions,
+                                             event_date_window(ctx.run_date, config.window_days)),
+                              ctx.run_date, config.window_days)
     segments_df = None
     if config.cold_start == "segment":
-        segments_df = latest_run_partition(_read_optional(store, "user_segments", versions), ctx)
+        segments_df = _read_latest_run(store, "user_segments", versions, ctx)
     return AlsInputs(
         events_df=events_df,
         items_df=_read_optional(store, "items", versions),
         users_df=_read_optional(store, "users", versions),
         segments_df=segments_df,
-        similarity_df=latest_run_partition(_read_optional(store, "item_similarity", versions), ctx),
+        similarity_df=_read_latest_run(store, "item_similarity", versions, ctx),
         versions=versions)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -13,7 +14,7 @@ from pyspark.sql.types import StructType
 
 from recsys_spark.errors import UnknownTableError
 from recsys_spark.runs import StageReport
-from recsys_spark.tables import TableStore
+from recsys_spark.tables import PartitionFilter, TableStore
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,10 @@ PRODUCED_BY = {"events": "clean", "items": "clean", "users": "clean", "promotion
 
 
 def read_input(store: TableStore, table: str, report: StageReport, stage: str,
-               optional: bool = False) -> DataFrame | None:
-    """The latest version of ``table``, pinned: the version read is recorded in ``report.inputs``.
+               optional: bool = False,
+               partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame | None:
+    """The latest version of ``table``, pinned: the version read is recorded in ``report.inputs``;
+    only the partitions matching ``partition_filters`` are read (see :func:`event_date_window`).
 
     Returns:
         The DataFrame, or None when ``optional`` and the table does not exist.
@@ -44,14 +47,21 @@ def read_input(store: TableStore, table: str, report: StageReport, stage: str,
             f"run `recsys {producer}` for this run date first")
     version = store.version(table)
     report.inputs[table] = version
-    return store.read(table, version=version)
+    return store.read(table, version=version, partition_filters=partition_filters)
+
+
+def event_date_window(run_date: dt.date, days: int) -> list[PartitionFilter]:
+    """Partition filters for the ``days``-day window of event_date ending at ``run_date``: the
+    store prunes files from the Delta log, so a stage reads its window, not the whole history."""
+    return [("event_date", ">=", run_date - dt.timedelta(days=days - 1)), ("event_date", "<=", run_date)]
 
 
 def filter_event_dates(events_df: DataFrame, run_date: dt.date, days: int,
                        include_run_date: bool = True) -> DataFrame:
     """Events in the ``days``-day window ending at ``run_date`` (inclusive unless told not to).
 
-    Filtering on the partition column ``event_date`` prunes whole partitions before any scan.
+    Row-level filter; pair it with :func:`event_date_window` on the read so that whole
+    partitions are skipped before any scan.
     """
     end = run_date if include_run_date else run_date - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)

@@ -7,7 +7,13 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from recsys_spark.features.inputs import conform, filter_event_dates, read_input, with_run_columns
+from recsys_spark.features.inputs import (
+    conform,
+    event_date_window,
+    filter_event_dates,
+    read_input,
+    with_run_columns,
+)
 from recsys_spark.features.item_stats import build_item_stats
 from recsys_spark.features.segments import Centroid, centroids_from_rows, fit_segments, with_rfm
 from recsys_spark.features.user_features import build_user_features
@@ -23,14 +29,16 @@ STAGE = "features"
 
 def previous_centroids(store: TableStore, ctx: RunContext, report: StageReport) -> list[Centroid]:
     """Centroids of the latest run date BEFORE this one (so a rerun of a date is reproducible)."""
-    centroids_df = read_input(store, "segment_centroids", report, STAGE, optional=True)
-    if centroids_df is None:
+    if not store.exists("segment_centroids"):
+        report.notes["missing_optional_input.segment_centroids"] = "not found"
         return []
-    earlier_df = centroids_df.filter(F.col("run_date") < F.lit(ctx.run_date))
-    latest = earlier_df.agg(F.max("run_date").alias("d")).collect()[0]["d"]
+    version = report.inputs["segment_centroids"] = store.version("segment_centroids")
+    latest = store.latest_run_date("segment_centroids", ctx.run_date, strictly_before=True,
+                                   version=version)
     if latest is None:
         return []
-    rows = earlier_df.filter(F.col("run_date") == F.lit(latest)).collect()  # k rows
+    rows = store.read("segment_centroids", version=version,
+                      partition_filters=[("run_date", "=", latest)]).collect()  # k rows
     report.notes["segments_matched_to_run_date"] = latest.isoformat()
     return centroids_from_rows([r.asDict() for r in rows])
 
@@ -44,7 +52,8 @@ def run_features(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
     """
     cfg = ctx.config.features
     report = StageReport()
-    events_df = read_input(store, "events", report, STAGE)
+    events_df = read_input(store, "events", report, STAGE,
+                           partition_filters=event_date_window(ctx.run_date, cfg.lookback_days))
     assert events_df is not None
     promotions_df = read_input(store, "promotions", report, STAGE, optional=True)
     users_df = read_input(store, "users", report, STAGE, optional=True)

@@ -7,7 +7,13 @@ import logging
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from recsys_spark.features.inputs import conform, filter_event_dates, read_input, with_run_columns
+from recsys_spark.features.inputs import (
+    conform,
+    event_date_window,
+    filter_event_dates,
+    read_input,
+    with_run_columns,
+)
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.similarity import CATEGORY_AFFINITY, ITEM_CATEGORY_AFFINITY, ITEM_SIMILARITY
 from recsys_spark.similarity.categories import category_affinity, item_categories, item_category_affinity
@@ -29,7 +35,8 @@ def run_similarity(spark: SparkSession, store: TableStore, ctx: RunContext) -> S
     """
     cfg = ctx.config.similarity
     report = StageReport()
-    events_df = read_input(store, "events", report, STAGE)
+    events_df = read_input(store, "events", report, STAGE,
+                           partition_filters=event_date_window(ctx.run_date, cfg.lookback_days))
     assert events_df is not None
     items_df = read_input(store, "items", report, STAGE, optional=True)
     window_df = filter_event_dates(events_df, ctx.run_date, cfg.lookback_days).persist()

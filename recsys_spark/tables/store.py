@@ -107,6 +107,37 @@ class TableStore:
         """
         return self.backend.read(self.uri(table), table, version, as_of, partition_filters)
 
+    def latest_run_date(self, table: str, on_or_before: dt.date, *, strictly_before: bool = False,
+                        version: int | None = None) -> dt.date | None:
+        """The newest ``run_date`` partition of a per-run table that is <= ``on_or_before``
+        (< with ``strictly_before``), read from the Delta log alone (no Spark job, no data
+        files) at ``version`` (default: latest); None when the table or such a partition does not
+        exist.
+
+        Raises:
+            TableError: the table is not partitioned by run_date.
+        """
+        delta = delta_log.try_open(self.uri(table))
+        if delta is None:
+            return None
+        if version is not None:
+            delta.load_as_version(version)
+        if "run_date" not in delta_log.partition_columns(delta):
+            raise TableError(f"{table}: not partitioned by run_date")
+        dates = {dt.date.fromisoformat(p["run_date"]) for p in delta.partitions() if p.get("run_date")}
+        eligible = [d for d in dates if d < on_or_before or (d == on_or_before and not strictly_before)]
+        return max(eligible, default=None)
+
+    def read_latest_run(self, table: str, on_or_before: dt.date, *, strictly_before: bool = False,
+                        version: int | None = None) -> DataFrame | None:
+        """Rows of the newest run_date partition <= ``on_or_before`` (< with ``strictly_before``),
+        reading only that partition's files; None when there is none (see latest_run_date)."""
+        latest = self.latest_run_date(table, on_or_before, strictly_before=strictly_before,
+                                      version=version)
+        if latest is None:
+            return None
+        return self.read(table, version=version, partition_filters=[("run_date", "=", latest)])
+
     def write(self, df: DataFrame, table: str, mode: WriteMode, commit: CommitInfo, *,
               partition_by: Sequence[str] = (),
               replace_partitions: Mapping[str, Sequence[str]] | None = None,

@@ -11,37 +11,13 @@ import random
 from collections.abc import Iterable, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import (
-    DateType,
-    DoubleType,
-    IntegerType,
-    MapType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
+from recsys_spark.schemas.events import EVENTS, ITEMS
 from recsys_spark.tables import CommitInfo, TableStore
+from tests.schemas import nullable
 
-EVENTS_SCHEMA = StructType([
-    StructField("event_id", StringType()), StructField("event_time", TimestampType()),
-    StructField("event_date", DateType()), StructField("event_type", StringType()),
-    StructField("user_id", StringType()), StructField("session_id", StringType()),
-    StructField("item_id", StringType()), StructField("category", StringType()),
-    StructField("brand", StringType()), StructField("price", DoubleType()),
-    StructField("quantity", IntegerType()), StructField("promotion_id", StringType()),
-    StructField("position", IntegerType()), StructField("propensity", DoubleType()),
-    StructField("policy", StringType()), StructField("source", StringType()),
-    StructField("source_file", StringType()), StructField("ingested_run_id", StringType()),
-    StructField("extra", MapType(StringType(), StringType())),
-])
-
-ITEMS_SCHEMA = StructType([
-    StructField("item_id", StringType()), StructField("category", StringType()),
-    StructField("brand", StringType()), StructField("price", DoubleType()),
-    StructField("name", StringType()), StructField("run_id", StringType()),
-])
+EVENTS_SCHEMA = nullable(EVENTS)
+ITEMS_SCHEMA = nullable(ITEMS)
 
 UTC = dt.timezone.utc
 

@@ -9,42 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import (
-    ArrayType,
-    DateType,
-    DoubleType,
-    IntegerType,
-    LongType,
-    MapType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
 from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.schemas import events as schemas
+from tests.schemas import nullable
 
-EVENTS = StructType([StructField(n, t) for n, t in [
-    ("event_id", StringType()), ("event_time", TimestampType()), ("event_date", DateType()),
-    ("event_type", StringType()), ("user_id", StringType()), ("session_id", StringType()),
-    ("item_id", StringType()), ("category", StringType()), ("brand", StringType()),
-    ("price", DoubleType()), ("quantity", IntegerType()), ("promotion_id", StringType()),
-    ("position", IntegerType()), ("propensity", DoubleType()), ("policy", StringType()),
-    ("source", StringType()), ("source_file", StringType()), ("ingested_run_id", StringType()),
-    ("extra", MapType(StringType(), StringType())),
-]])
-
-PROMOTIONS = StructType([StructField(n, t) for n, t in [
-    ("promotion_id", StringType()), ("name", StringType()), ("promo_type", StringType()),
-    ("discount_value", DoubleType()), ("min_spend", DoubleType()),
-    ("eligible_categories", ArrayType(StringType())), ("start_date", DateType()),
-    ("end_date", DateType()), ("budget", LongType()), ("run_id", StringType()),
-]])
-
-USERS = StructType([StructField(n, t) for n, t in [
-    ("user_id", StringType()), ("signup_date", DateType()), ("region", StringType()),
-    ("device", StringType()), ("run_id", StringType()),
-]])
+EVENTS = nullable(schemas.EVENTS)
+PROMOTIONS = nullable(schemas.PROMOTIONS)
+USERS = nullable(schemas.USERS)
 
 
 def event(n: int, day: str, event_type: str, user_id: str | None, item_id: str | None = None,

@@ -276,3 +276,21 @@ def test_partition_filters_read_only_matching_files(spark, store):
     assert store.read("t", partition_filters=[("day", "=", dt.date(2030, 1, 1))]).count() == 0
     with pytest.raises(TableError, match="cannot prune on 'name'"):
         store.read("t", partition_filters=[("name", "=", "a")])
+
+
+def test_read_latest_run_picks_the_newest_partition_from_the_log(spark, store):
+    schema = "id int, run_date date"
+    d1, d2, d3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 4)
+    store.write(spark.createDataFrame([(1, d1), (2, d2), (3, d2), (4, d3)], schema), "runs_t",
+                "append", commit("r1"), partition_by=["run_date"])
+    assert store.latest_run_date("runs_t", dt.date(2026, 1, 3)) == d2
+    assert store.latest_run_date("runs_t", d2, strictly_before=True) == d1
+    assert store.latest_run_date("runs_t", dt.date(2025, 12, 31)) is None
+    assert store.latest_run_date("no_such_table", d3) is None
+    latest_df = store.read_latest_run("runs_t", d3)
+    assert sorted(tuple(r) for r in latest_df.collect()) == [(4, d3)]
+    assert sorted(r.id for r in store.read_latest_run("runs_t", dt.date(2026, 1, 3)).collect()) == [2, 3]
+    assert store.read_latest_run("runs_t", dt.date(2025, 1, 1)) is None
+    store.write(spark.createDataFrame([(5, d1)], schema), "flat_t", "append", commit("r1"))
+    with pytest.raises(TableError, match="flat_t: not partitioned by run_date"):
+        store.latest_run_date("flat_t", d1)
