@@ -40,6 +40,8 @@ class Estimate:
     ci_upper: float
     n: int
     n_bootstrap: int
+    # The policy's true value on the same samples, when known (simulated logs; ope_truth.py).
+    true_value: float | None = None
 
 
 def block_sums(samples_df: DataFrame, seed: int, blocks: int) -> DataFrame:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -177,12 +178,34 @@ def action_distribution(policy: str, train_df: DataFrame, eval_df: DataFrame, ac
     raise OpeInputError(f"--policy {policy!r}: choose from {', '.join(OPE_POLICIES)}")
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluating one policy needs: the samples (estimator input, plus context, action,
+    position) and the policy's slot distribution (position, action, prob)."""
+
+    samples_df: DataFrame
+    dist_df: DataFrame
+
+
 def evaluation_samples(policy: str, logged_df: DataFrame, config: BanditConfig, seed: int) -> DataFrame:
-    """The evaluated part of the logs with pi_e, q_hat and dm_value (input of ope.estimate_policy_value)."""
+    """The evaluated part of the logs with pi_e, q_hat and dm_value (input of
+    ope.estimate_policy_value), plus context, action and position."""
+    return evaluation(policy, logged_df, config, seed).samples_df
+
+
+def evaluation(policy: str, logged_df: DataFrame, config: BanditConfig, seed: int) -> Evaluation:
+    """The evaluation samples and the policy's slot distribution (see Evaluation).
+
+    Raises:
+        OpeInputError: fewer than 2 logged impressions, or an unknown policy.
+    """
     train_df, eval_df = split_by_time(logged_df, config.ope_train_fraction)
     actions_df = logged_df.select("action").distinct()
     slots = int(logged_df.agg(F.max("position")).first()[0])
-    dist_df = action_distribution(policy, train_df, eval_df, actions_df, slots, config, seed)
+    # Small (positions x arms) and read up to three times (estimators, DM, true value): computed
+    # once — Thompson's is a Monte Carlo over keyed draws.
+    dist_df = action_distribution(policy, train_df, eval_df, actions_df, slots, config,
+                                  seed).localCheckpoint(eager=True)
     # Reward model: smoothed click rate per (arm, slot) on the train part.
     prior = float(train_df.agg(F.avg("reward")).first()[0] or 0.0)
     s = config.prior_strength
@@ -195,6 +218,9 @@ def evaluation_samples(policy: str, logged_df: DataFrame, config: BanditConfig, 
                   .join(q_df, on=["action", "position"], how="left")
                   .join(dm_df, on="position", how="left"))
     pi_e = F.col("pscore") if policy == "logged" else F.coalesce(F.col("prob"), F.lit(0.0))
-    return samples_df.select("sample_id", "reward", "pscore", pi_e.alias("pi_e"),
-                             F.coalesce(F.col("q_hat"), F.lit(prior)).alias("q_hat"),
-                             F.coalesce(F.col("dm_value"), F.lit(0.0)).alias("dm_value"))
+    return Evaluation(
+        samples_df.select("sample_id", "reward", "pscore", pi_e.alias("pi_e"),
+                          F.coalesce(F.col("q_hat"), F.lit(prior)).alias("q_hat"),
+                          F.coalesce(F.col("dm_value"), F.lit(0.0)).alias("dm_value"),
+                          "context", "action", "position"),
+        dist_df)

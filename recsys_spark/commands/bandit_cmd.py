@@ -62,7 +62,14 @@ def cmd_ope(args: argparse.Namespace) -> int:
                                    args.dataset)
     rows = [[policy, e.estimator, f"{e.estimate:#.7g}", f"[{e.ci_lower:.6g}, {e.ci_upper:.6g}]", e.n]
             for policy, estimates in results.items() for e in estimates]
+    headers = ["policy", "estimator", "estimate", "ci_95", "n"]
+    true_values = [e.true_value for estimates in results.values() for e in estimates]
+    if any(v is not None for v in true_values):
+        # Simulated logs: the policy's true value on the same samples, beside each estimate.
+        headers.append("true_value")
+        for row, value in zip(rows, true_values, strict=True):
+            row.append("-" if value is None else f"{value:#.7g}")
     print(f"off-policy estimates on {name} (95% bootstrap CI, {config.bandit.bootstrap_replicates} "
           "replicates)")
-    print(render_table(["policy", "estimator", "estimate", "ci_95", "n"], rows))
+    print(render_table(headers, rows))
     return 0

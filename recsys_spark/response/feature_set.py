@@ -1,11 +1,15 @@
 """The full feature set: event features plus the optional per-run input tables, point in time.
 
-`user_features`, `user_segments` and `als_category_affinity` are written once per run date
+`user_features`, `user_segments`, `als_category_affinity` and `item_similarity` are written once
+per run date
 (partition ``run_date``) from events up to the end of that date. A probe may use the latest
 snapshot dated strictly before its ``probe_time``'s date: an impression on day X sees the
 snapshot of X-1 at the latest; scoring (probe_time = the first instant after the run date D)
 sees the snapshot of D. A table that is missing, or whose snapshots cover too few training
 rows, is left out, and the same choice (a FeatureSpec) is applied when scoring.
+
+`item_similarity` gives ``sim_affinity``, the similarity of the user's recent items (before the
+probe) to the promotion's eligible items: defined in response/similarity_affinity.py.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, FloatType, IntegerType, LongType, ShortType
 
+from recsys_spark.response.similarity_affinity import similarity_affinity
 from recsys_spark.response.training_features import (
     BASE_CATEGORICAL,
     BASE_NUMERIC,
@@ -39,6 +44,7 @@ class OptionalInputs:
     user_features: DataFrame | None = None
     user_segments: DataFrame | None = None
     als_category_affinity: DataFrame | None = None
+    item_similarity: DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class FeatureSpec:
     user_feature_columns: tuple[str, ...] = ()
     use_segments: bool = False
     use_als: bool = False
+    use_similarity: bool = False
 
     @property
     def numeric(self) -> tuple[str, ...]:
@@ -56,6 +63,8 @@ class FeatureSpec:
             extra += [f"uf_{c}" for c in self.user_feature_columns] + ["uf_present"]
         if self.use_als:
             extra += ["als_affinity", "als_present"]
+        if self.use_similarity:
+            extra += ["sim_affinity", "sim_present"]
         return BASE_NUMERIC + tuple(extra)
 
     @property
@@ -66,7 +75,8 @@ class FeatureSpec:
     def sources(self) -> tuple[str, ...]:
         return tuple(name for name, used in (("user_features", bool(self.user_feature_columns)),
                                              ("user_segments", self.use_segments),
-                                             ("als_category_affinity", self.use_als)) if used)
+                                             ("als_category_affinity", self.use_als),
+                                             ("item_similarity", self.use_similarity)) if used)
 
 
 def candidate_spec(inputs: OptionalInputs) -> FeatureSpec:
@@ -80,7 +90,10 @@ def candidate_spec(inputs: OptionalInputs) -> FeatureSpec:
                     and {"segment_id", "rfm_segment"} <= set(segments.columns))
     als = inputs.als_category_affinity
     use_als = als is not None and {"run_date", "category", "score"} <= set(als.columns)
-    return FeatureSpec(uf_columns, use_segments, use_als)
+    sim = inputs.item_similarity
+    use_similarity = sim is not None and {"run_date", "item_id", "similar_item_id",
+                                          "score"} <= set(sim.columns)
+    return FeatureSpec(uf_columns, use_segments, use_als, use_similarity)
 
 
 def with_snapshot_date(probes_df: DataFrame, table_df: DataFrame, column: str) -> DataFrame:
@@ -135,21 +148,39 @@ def with_als_affinity(df: DataFrame, als_df: DataFrame) -> DataFrame:
             .fillna(0.0, subset=["als_affinity", "als_present"]))
 
 
-def with_optional_features(df: DataFrame, inputs: OptionalInputs, spec: FeatureSpec) -> DataFrame:
-    """Add the optional-table features ``spec`` asks for (plus seg_present with segments)."""
+def with_similarity_affinity(df: DataFrame, sim_df: DataFrame, events_df: DataFrame | None,
+                             recent_events: int) -> DataFrame:
+    """Add sim_present (1.0 / 0.0: a snapshot dated before the probe's day exists) and, unless
+    ``events_df`` is None (the coverage check needs only the presence), sim_affinity
+    (0.0 when unknown; see response/similarity_affinity.py)."""
+    dated_df = with_snapshot_date(df, sim_df, "_sim_date")
+    present_df = dated_df.withColumn("sim_present", F.col("_sim_date").isNotNull().cast("double"))
+    if events_df is None:
+        return present_df.drop("_sim_date")
+    affinity_df = similarity_affinity(dated_df, events_df, sim_df, recent_events)
+    return (present_df.drop("_sim_date").join(affinity_df, on="probe_id", how="left")
+            .fillna(0.0, subset=["sim_affinity"]))
+
+
+def with_optional_features(df: DataFrame, inputs: OptionalInputs, spec: FeatureSpec,
+                           events_df: DataFrame | None = None, recent_events: int = 20) -> DataFrame:
+    """Add the optional-table features ``spec`` asks for (plus seg_present with segments).
+    ``events_df`` feeds the similarity affinity (None: only its sim_present)."""
     if spec.user_feature_columns and inputs.user_features is not None:
         df = with_user_features(df, inputs.user_features, spec.user_feature_columns)
     if spec.use_segments and inputs.user_segments is not None:
         df = with_segments(df, inputs.user_segments)
     if spec.use_als and inputs.als_category_affinity is not None:
         df = with_als_affinity(df, inputs.als_category_affinity)
+    if spec.use_similarity and inputs.item_similarity is not None:
+        df = with_similarity_affinity(df, inputs.item_similarity, events_df, recent_events)
     return df
 
 
 def coverage(df: DataFrame, spec: FeatureSpec) -> dict[str, float]:
     """Share of rows that found a snapshot, per optional table in ``spec`` (one aggregate)."""
     present = {"user_features": "uf_present", "user_segments": "seg_present",
-               "als_category_affinity": "als_present"}
+               "als_category_affinity": "als_present", "item_similarity": "sim_present"}
     wanted = {name: present[name] for name in spec.sources}
     if not wanted:
         return {}
@@ -160,9 +191,11 @@ def coverage(df: DataFrame, spec: FeatureSpec) -> dict[str, float]:
 def build_features(probes_df: DataFrame, events_df: DataFrame, promotions_df: DataFrame,
                    inputs: OptionalInputs, label_events: Sequence[str], lookback_days: int,
                    spec: FeatureSpec | None = None, min_coverage: float = 0.5,
+                   recent_events: int = 20,
                    ) -> tuple[DataFrame, FeatureSpec, dict[str, float]]:
     """Featurise probes. With ``spec=None`` (training) every available optional table is tried
-    and kept only if its coverage reaches ``min_coverage``.
+    and kept only if its coverage reaches ``min_coverage``. ``recent_events``: the N of the
+    similarity affinity (the user's last N item interactions).
 
     Returns:
         (DataFrame of PROBE_COLUMNS + spec.categorical + spec.numeric (position is both), the
@@ -185,9 +218,10 @@ def build_features(probes_df: DataFrame, events_df: DataFrame, promotions_df: Da
                            user_feature_columns=() if "user_features" in low
                            else spec.user_feature_columns,
                            use_segments=spec.use_segments and "user_segments" not in low,
-                           use_als=spec.use_als and "als_category_affinity" not in low)
+                           use_als=spec.use_als and "als_category_affinity" not in low,
+                           use_similarity=spec.use_similarity and "item_similarity" not in low)
     # A promotion without an end date (say) leaves a null; the assembler needs numbers.
-    out_df = (with_optional_features(base_df, inputs, spec)
+    out_df = (with_optional_features(base_df, inputs, spec, events_df, recent_events)
               .fillna(0.0, subset=list(spec.numeric))
               .fillna(MISSING_CATEGORY, subset=list(spec.categorical)))
     features = [c for c in (*spec.categorical, *spec.numeric) if c not in PROBE_COLUMNS]

@@ -112,7 +112,8 @@ def score_pairs(pairs_df: DataFrame, model: ResponseModel, spec: FeatureSpec, ev
         F.lit(cutoff_timestamp(run_date)).cast("timestamp").alias("probe_time"),
         F.lit(run_date).alias("probe_date"), F.lit(cfg.scoring_position).cast("int").alias("position"))
     features_df, _, _ = build_features(probes_df, events_df, promotions_df, inputs,
-                                       cfg.label_events, cfg.feature_lookback_days, spec=spec)
+                                       cfg.label_events, cfg.feature_lookback_days, spec=spec,
+                                       recent_events=cfg.similarity_recent_events)
     return (model.predict(features_df)
             .select("user_id", "promotion_id", "p_response",
                     F.lit(model_run_id).alias("model_run_id"), F.lit(run_id).alias("run_id"),

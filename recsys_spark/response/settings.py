@@ -36,10 +36,14 @@ class ResponseConfig:
     # Training needs at least this many labelled rows and positives in each split.
     min_rows_per_split: int = 30
     min_positives_per_split: int = 3
-    # An optional per-run input table (user_features, user_segments, als_category_affinity) is
+    # An optional per-run input table (user_features, user_segments, als_category_affinity,
+    # item_similarity) is
     # used only if at least this share of training rows finds a point-in-time snapshot in it;
     # otherwise training and scoring would see differently distributed values.
     min_optional_coverage: float = 0.5
+    # Similarity affinity (sim_affinity, from item_similarity): the user's recent items are the
+    # distinct items of their last N item interactions before the impression; this is N.
+    similarity_recent_events: int = 20
     # Scoring: the position every scored pair is assumed to be shown at (position is a bias
     # feature in training only).
     scoring_position: int = 1
@@ -84,5 +88,7 @@ class ResponseConfig:
                              "must be >= 1")
         if not 0 <= self.min_optional_coverage <= 1:
             raise ValueError("min_optional_coverage: must be in [0, 1]")
+        if self.similarity_recent_events < 1:
+            raise ValueError("similarity_recent_events: must be >= 1")
         if self.scoring_position < 1:
             raise ValueError("scoring_position: must be >= 1")

@@ -32,7 +32,7 @@ MODEL_NAME = "response_logreg"
 SCORES_TABLE = "promotion_scores"
 TRAINING_SET_TABLE = "response_training_set"
 REQUIRED = {"events": "clean", "promotions": "clean"}
-OPTIONAL = ("users", "user_features", "user_segments", "als_category_affinity")
+OPTIONAL = ("users", "user_features", "user_segments", "als_category_affinity", "item_similarity")
 
 
 def model_path(warehouse_root: str, run_id: str) -> str:
@@ -111,7 +111,7 @@ def run_response(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
     assert raw_events_df is not None and promotions_df is not None
     optional = {name: _read(store, name, report, None) for name in OPTIONAL}
     inputs = OptionalInputs(optional["user_features"], optional["user_segments"],
-                            optional["als_category_affinity"])
+                            optional["als_category_affinity"], optional["item_similarity"])
     lookback_start = run_date - dt.timedelta(days=cfg.feature_lookback_days)
     events_df = raw_events_df.filter(F.col("event_date").between(F.lit(lookback_start),
                                                                  F.lit(run_date)))
@@ -126,7 +126,7 @@ def run_response(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
         F.coalesce("position", F.lit(cfg.scoring_position)).alias("position"))
     features_df, spec, coverage = build_features(
         probes_df, events_df, promotions_df, inputs, cfg.label_events, cfg.feature_lookback_days,
-        min_coverage=cfg.min_optional_coverage)
+        min_coverage=cfg.min_optional_coverage, recent_events=cfg.similarity_recent_events)
     last_row = labels_df.agg(F.max("impression_date").alias("d")).first()
     if last_row is None or last_row["d"] is None:
         raise DataQualityError(f"response: no labelled promo impressions between {first_date} and "
