@@ -5,42 +5,22 @@ import datetime as dt
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
-    ArrayType,
     DateType,
     DoubleType,
-    IntegerType,
-    LongType,
-    MapType,
     StringType,
     StructField,
     StructType,
-    TimestampType,
 )
 
+from recsys_spark.schemas import events as contracts
 from recsys_spark.tables import CommitInfo, TableStore
+from tests.schemas import nullable
 
 RUN_DATE = dt.date(2026, 11, 20)
 UTC = dt.timezone.utc
 
-EVENTS = StructType([
-    StructField("event_id", StringType()), StructField("event_time", TimestampType()),
-    StructField("event_date", DateType()), StructField("event_type", StringType()),
-    StructField("user_id", StringType()), StructField("session_id", StringType()),
-    StructField("item_id", StringType()), StructField("category", StringType()),
-    StructField("brand", StringType()), StructField("price", DoubleType()),
-    StructField("quantity", IntegerType()), StructField("promotion_id", StringType()),
-    StructField("position", IntegerType()), StructField("propensity", DoubleType()),
-    StructField("policy", StringType()), StructField("source", StringType()),
-    StructField("source_file", StringType()), StructField("ingested_run_id", StringType()),
-    StructField("extra", MapType(StringType(), StringType())),
-])
-PROMOTIONS = StructType([
-    StructField("promotion_id", StringType()), StructField("name", StringType()),
-    StructField("promo_type", StringType()), StructField("discount_value", DoubleType()),
-    StructField("min_spend", DoubleType()), StructField("eligible_categories", ArrayType(StringType())),
-    StructField("start_date", DateType()), StructField("end_date", DateType()),
-    StructField("budget", LongType()), StructField("run_id", StringType()),
-])
+EVENTS = nullable(contracts.EVENTS)
+PROMOTIONS = nullable(contracts.PROMOTIONS)
 SCORES = StructType([
     StructField("user_id", StringType()), StructField("promotion_id", StringType()),
     StructField("p_response", DoubleType()), StructField("model_run_id", StringType()),

@@ -7,17 +7,15 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
-    ArrayType,
     DateType,
     DoubleType,
-    IntegerType,
-    LongType,
-    MapType,
     StringType,
     StructField,
     StructType,
-    TimestampType,
 )
+
+from recsys_spark.schemas import events as contracts
+from tests.schemas import nullable
 
 UTC = dt.timezone.utc
 
@@ -26,23 +24,9 @@ def _schema(*fields: tuple[str, Any]) -> StructType:
     return StructType([StructField(name, tp, True) for name, tp in fields])
 
 
-EVENTS = _schema(
-    ("event_id", StringType()), ("event_time", TimestampType()), ("event_date", DateType()),
-    ("event_type", StringType()), ("user_id", StringType()), ("session_id", StringType()),
-    ("item_id", StringType()), ("category", StringType()), ("brand", StringType()),
-    ("price", DoubleType()), ("quantity", IntegerType()), ("promotion_id", StringType()),
-    ("position", IntegerType()), ("propensity", DoubleType()), ("policy", StringType()),
-    ("source", StringType()), ("source_file", StringType()), ("ingested_run_id", StringType()),
-    ("extra", MapType(StringType(), StringType())))
-
-PROMOTIONS = _schema(
-    ("promotion_id", StringType()), ("name", StringType()), ("promo_type", StringType()),
-    ("discount_value", DoubleType()), ("min_spend", DoubleType()),
-    ("eligible_categories", ArrayType(StringType())), ("start_date", DateType()),
-    ("end_date", DateType()), ("budget", LongType()), ("run_id", StringType()))
-
-USERS = _schema(("user_id", StringType()), ("signup_date", DateType()), ("region", StringType()),
-                ("device", StringType()), ("run_id", StringType()))
+EVENTS = nullable(contracts.EVENTS)
+PROMOTIONS = nullable(contracts.PROMOTIONS)
+USERS = nullable(contracts.USERS)
 
 USER_SEGMENTS = _schema(("user_id", StringType()), ("segment_id", StringType()),
                         ("rfm_segment", StringType()), ("run_id", StringType()),
