@@ -129,13 +129,15 @@ def _start_local_run(root: Path) -> BackgroundRun:
 
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Order the tests that need whole pipeline runs last, and start those runs now."""
-    needs = {name for item in items for name in ("e2e", "cluster") if item.get_closest_marker(name)}
+    # Only tests that use the fixtures need the runs (other e2e tests, e.g. tests/loop, do not).
+    needs = {name for item in items for name in ("tiny_pipeline", "cluster_pipeline")
+             if name in getattr(item, "fixturenames", ())}
     items.sort(key=lambda item: bool(item.get_closest_marker("e2e") or item.get_closest_marker("cluster")))
     if not needs:
         return
     base = Path(tempfile.mkdtemp(prefix="recsys-pipeline-runs-"))
     _BACKGROUND["local"] = _start_local_run(base / "local")
-    if "cluster" in needs:
+    if "cluster_pipeline" in needs:
         from tests.cluster.submit import start_cluster_run
 
         _BACKGROUND["cluster"] = start_cluster_run(base / "cluster", BackgroundRun)

@@ -8,6 +8,8 @@ from recsys_spark.commands import (
     bandit_cmd,
     clean_cmd,
     features_cmd,
+    loop_cmd,
+    report_cmd,
     response_cmd,
     run_cmd,
     similarity_cmd,
@@ -18,4 +20,5 @@ from recsys_spark.commands import (
 
 # In the order `recsys --help` lists them: the pipeline first, then stages, then administration.
 COMMAND_MODULES = [run_cmd, simulate_cmd, clean_cmd, features_cmd, similarity_cmd, als_cmd,
-                   response_cmd, bandit_cmd, sql_cmd, tables_cmd]
+                   response_cmd, bandit_cmd, loop_cmd, report_cmd, sql_cmd,
+                   tables_cmd]

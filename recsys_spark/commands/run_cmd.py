@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import sys
 import time
 from pathlib import Path
 
 from recsys_spark.commands.session import config_from_args, stage_session
 from recsys_spark.config import AppConfig
-from recsys_spark.errors import ConfigError
+from recsys_spark.errors import ConfigError, RecsysError
 from recsys_spark.paths import is_local, normalize_root
 from recsys_spark.pipeline import StageOutcome, run_pipeline, select_stages
 from recsys_spark.runs import parse_run_date
@@ -34,6 +35,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     run.add_argument("--only", default=None, metavar="STAGE[,STAGE]", help="run only these stages")
     run.add_argument("--no-simulate", action="store_true",
                      help="never simulate: fail if the landing folder has no data")
+    run.add_argument("--no-report", action="store_true",
+                     help="skip the HTML report written after a successful run")
     run.set_defaults(func=cmd_run)
 
 
@@ -69,9 +72,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"running {', '.join(stages)} for {dates[0]}..{dates[-1]}", file=sys.stderr)
         result = run_pipeline(session.spark, session.store, config, dates, stages,
                               on_stage_done=_progress)
+        report_path, report_error = None, None
+        if result.succeeded and not args.no_report:
+            report_path, report_error = _write_report(session.store, dates[-1])
     print(render_table(["stage", "run_date", "status", "seconds", "rows_in", "rows_out", "figures"],
                        [_summary_row(o) for o in result.outcomes]))
-    print(f"total {time.time() - started:.1f} s; tables under {normalize_root(config.warehouse.root)}")
+    print(f"total {time.time() - started:.1f} s; tables under {normalize_root(config.warehouse.root)}"
+          + (f"; report {report_path}" if report_path else ""))
+    if report_error:
+        print(f"recsys: error: the pipeline succeeded but the report failed: {report_error}",
+              file=sys.stderr)
+        return 1
     if not result.succeeded:
         failed = next(o for o in result.outcomes if o.status == "failed")
         print(f"recsys: error: stage {failed.stage} failed for {failed.run_date}: {failed.error}; "
@@ -79,6 +90,21 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{failed.stage})", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_report(store, run_date: dt.date) -> tuple[Path | None, str | None]:
+    """(report path, None) or (None, why it failed): the tables are committed either way, so
+    a failure is reported (exit 1) after the summary rather than hiding it."""
+    from recsys_spark.report import write_report
+
+    print("writing the report", file=sys.stderr, flush=True)
+    try:
+        return write_report(store, run_date), None
+    except RecsysError as exc:
+        return None, str(exc)
+    except Exception as exc:  # a bug: keep its traceback, but still print the summary first
+        logging.getLogger(__name__).warning("report failed", exc_info=True)
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _simulate(session, config: AppConfig, preset: str | None, dates: list[dt.date]) -> None:

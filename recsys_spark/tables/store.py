@@ -107,26 +107,42 @@ class TableStore:
         """
         return self.backend.read(self.uri(table), table, version, as_of, partition_filters)
 
+    def partition_dates(self, table: str, column: str = "run_date", *, version: int | None = None,
+                        partition_filters: Sequence[PartitionFilter] = ()) -> list[dt.date]:
+        """Sorted distinct values of the date partition ``column`` that hold live files at
+        ``version`` (default: latest) and match ``partition_filters``, read from the Delta log
+        alone (no Spark job, no data files); [] when the table does not exist.
+
+        Raises:
+            TableError: ``column`` (or a filter column) is not a partition column.
+        """
+        delta = delta_log.try_open(self.uri(table))
+        if delta is None:
+            return []
+        if version is not None:
+            delta.load_as_version(version)
+        partition_cols = delta_log.partition_columns(delta)
+        if column not in partition_cols:
+            raise TableError(f"{table}: not partitioned by {column}")
+        actions = delta_log.prune(delta_log.add_actions(delta), partition_filters, partition_cols, table)
+        if actions.num_rows == 0:
+            return []
+        # values come back as dates, or as ISO text from older log readers
+        return sorted({v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))
+                       for v in actions.column(f"partition.{column}").to_pylist() if v is not None})
+
     def latest_run_date(self, table: str, on_or_before: dt.date, *, strictly_before: bool = False,
                         version: int | None = None) -> dt.date | None:
         """The newest ``run_date`` partition of a per-run table that is <= ``on_or_before``
-        (< with ``strictly_before``), read from the Delta log alone (no Spark job, no data
-        files) at ``version`` (default: latest); None when the table or such a partition does not
-        exist.
+        (< with ``strictly_before``) at ``version``, from the Delta log alone; None when the
+        table or such a partition does not exist.
 
         Raises:
             TableError: the table is not partitioned by run_date.
         """
-        delta = delta_log.try_open(self.uri(table))
-        if delta is None:
-            return None
-        if version is not None:
-            delta.load_as_version(version)
-        if "run_date" not in delta_log.partition_columns(delta):
-            raise TableError(f"{table}: not partitioned by run_date")
-        dates = {dt.date.fromisoformat(p["run_date"]) for p in delta.partitions() if p.get("run_date")}
-        eligible = [d for d in dates if d < on_or_before or (d == on_or_before and not strictly_before)]
-        return max(eligible, default=None)
+        dates = self.partition_dates(table, version=version, partition_filters=[
+            ("run_date", "<" if strictly_before else "<=", on_or_before)])
+        return dates[-1] if dates else None
 
     def read_latest_run(self, table: str, on_or_before: dt.date, *, strictly_before: bool = False,
                         version: int | None = None) -> DataFrame | None:
