@@ -9,6 +9,7 @@ Validation is driven by the dataclasses' type hints: nested dataclasses, ``int``
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import types
 import typing
 from collections.abc import Mapping
@@ -204,6 +205,10 @@ def _coerce(tp: Any, value: Any, dotted: str, provenance: Provenance) -> Any:
             raise fail("a number")
         return float(value)
     if tp is str:
+        # YAML reads an unquoted 2026-11-01 as a date; a str setting (e.g. a start date) means
+        # its text, so `--set simulate.start_date=2026-11-01` works unquoted.
+        if isinstance(value, dt.date):
+            return value.isoformat()
         if not isinstance(value, str):
             raise fail("a string")
         return value

@@ -5,7 +5,13 @@ import argparse
 import sys
 
 from recsys_spark.commands.session import config_from_args, stage_session
-from recsys_spark.loop.options import DEFAULT_POLICIES, LOOP_POLICIES, LoopOptions, parse_policies
+from recsys_spark.loop.options import (
+    DEFAULT_POLICIES,
+    LOOP_POLICIES,
+    LoopOptions,
+    parse_policies,
+    parse_warmup_from,
+)
 from recsys_spark.textformat import render_table
 
 PRESETS = ("tiny", "demo", "bench-1m", "bench-10m")
@@ -28,6 +34,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     loop.add_argument("--retrain-every", type=int, default=0, metavar="K",
                       help="re-fit features/similarity/als/response every K loop days (0 = never)")
     loop.add_argument("--plot", default=None, metavar="PATH", help="write the cumulative regret PNG here")
+    loop.add_argument("--warmup-from", default=None, metavar="WAREHOUSE,LANDING",
+                      help="start from a finished `recsys run` of the warm-up days (copied, not changed)")
     loop.add_argument("--rebuild-warmup", action="store_true",
                       help="simulate and fit the warm-up again even when a matching one exists")
     loop.set_defaults(func=cmd_simulate_loop)
@@ -37,7 +45,8 @@ def options_from_args(args: argparse.Namespace) -> LoopOptions:
     """Validated options; raises LoopInputError (exit 2) before Spark starts."""
     return LoopOptions(policies=parse_policies(args.policy), days=args.days,
                        warmup_days=args.warmup_days, preset=args.preset,
-                       retrain_every=args.retrain_every, rebuild_warmup=args.rebuild_warmup)
+                       retrain_every=args.retrain_every, rebuild_warmup=args.rebuild_warmup,
+                       warmup_from=parse_warmup_from(args.warmup_from))
 
 
 def cmd_simulate_loop(args: argparse.Namespace) -> int:

@@ -32,6 +32,9 @@ class LoopOptions:
     preset: str | None = None
     retrain_every: int = 0
     rebuild_warmup: bool = False
+    # (warehouse root, landing root) of a finished `recsys run` to copy as the warm-up instead of
+    # simulating and fitting one; its days must be the loop's warm-up days.
+    warmup_from: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not self.policies:
@@ -47,6 +50,8 @@ class LoopOptions:
         # The response model needs labelled history for its train/validation/test split.
         if self.warmup_days is not None and self.warmup_days < 2:
             raise LoopInputError(f"--warmup-days {self.warmup_days}: must be >= 2")
+        if self.warmup_from is not None and (len(self.warmup_from) != 2 or not all(self.warmup_from)):
+            raise LoopInputError("--warmup-from: give WAREHOUSE,LANDING (the roots of a `recsys run`)")
         if self.retrain_every < 0:
             raise LoopInputError(f"--retrain-every {self.retrain_every}: must be >= 0 (0 = never)")
 
@@ -60,6 +65,17 @@ class LoopOptions:
     def retrains_on(self, loop_day: int) -> bool:
         """True when the models are re-fitted before the bandit on this loop day."""
         return self.retrain_every > 0 and loop_day > 1 and (loop_day - 1) % self.retrain_every == 0
+
+
+def parse_warmup_from(text: str | None) -> tuple[str, str] | None:
+    """``"wh,landing"`` -> ("wh", "landing"); None stays None. Raises LoopInputError otherwise."""
+    if text is None:
+        return None
+    parts = tuple(p.strip() for p in text.split(","))
+    if len(parts) != 2 or not all(parts):
+        raise LoopInputError(f"--warmup-from {text!r}: give WAREHOUSE,LANDING (the roots of a "
+                             "`recsys run`)")
+    return parts  # type: ignore[return-value]
 
 
 def parse_policies(text: str) -> tuple[str, ...]:

@@ -5,7 +5,8 @@ For every policy, with the same seed and the same warm-up:
 1. warm-up (once, reused while its manifest matches): the simulator writes ``warmup_days`` days
    of organic logs (its built-in uniform-random promotions), then the normal pipeline runs on
    them (clean per day, then features, similarity, als, response for the last day). The bandit
-   of the last warm-up day is loop day 1, so it is not run here.
+   of the last warm-up day is loop day 1, so it is not run here. With ``warmup_from`` a finished
+   `recsys run` of those days (warehouse + landing) is copied instead;
 2. the warm-up folder is copied to the policy's folder (see workspace.py);
 3. loop day d = 1..N, run date D = last warm-up day + d - 1: [re-fit features, similarity, als,
    response for D when ``retrain_every`` says so] -> bandit(policy) for D -> the simulator shows
@@ -16,6 +17,7 @@ For every policy, with the same seed and the same warm-up:
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -26,18 +28,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from recsys_spark.bandit.stage import run_bandit
 from recsys_spark.config import AppConfig
 from recsys_spark.errors import RecsysError
 from recsys_spark.loop.measure import measure_policy
-from recsys_spark.loop.options import LoopOptions
+from recsys_spark.loop.options import LoopInputError, LoopOptions
 from recsys_spark.loop.workspace import WARMUP_DIR, LoopWorkspace, check_copied_tables
 from recsys_spark.pipeline import load_stage, run_pipeline
 from recsys_spark.runs import RunContext, StageReport, make_run_id
 from recsys_spark.schemas.loop import LOOP_RESULTS
 from recsys_spark.simulate.api import generate, respond
 from recsys_spark.simulate.settings import SimulatorConfig
+from recsys_spark.simulate.truth import read_world
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore
 
@@ -140,6 +144,9 @@ def prepare_warmup(spark: SparkSession, config: AppConfig, workspace: LoopWorksp
         LoopError: a warm-up stage failed.
     """
     manifest = warmup_manifest(config, sim_config, dates)
+    if options.warmup_from is not None:
+        import_warmup(spark, config, workspace, dates, options.warmup_from, say)
+        return True
     if not options.rebuild_warmup and workspace.read_manifest() == manifest:
         say(f"warm-up: reusing {workspace.folder(WARMUP_DIR)}")
         return True
@@ -157,6 +164,27 @@ def prepare_warmup(spark: SparkSession, config: AppConfig, workspace: LoopWorksp
         raise LoopError(f"warm-up stage {failed.stage} failed for {failed.run_date}: {failed.error}")
     workspace.write_manifest(manifest)
     return False
+
+
+def import_warmup(spark: SparkSession, config: AppConfig, workspace: LoopWorkspace,
+                  dates: Sequence[dt.date], source: tuple[str, str], say: Progress) -> None:
+    """Copy a finished `recsys run` (warehouse, landing) as the warm-up.
+
+    Raises:
+        LoopInputError: the run has no succeeded response stage for the last warm-up day, or its
+            landing holds no simulated world (the loop needs the simulator's ground truth).
+    """
+    warehouse_root, landing_root = source
+    read_world(landing_root)  # raises SimulatorError: the loop needs a simulated world
+    runs = TableStore(spark, dataclasses.replace(config.warehouse, root=warehouse_root))
+    if not runs.exists("pipeline_runs") or not runs.read("pipeline_runs").filter(
+            (F.col("stage") == "response") & (F.col("status") == "succeeded")
+            & (F.col("run_date") == F.lit(dates[-1]))).limit(1).count():
+        raise LoopInputError(f"--warmup-from {warehouse_root}: no succeeded response stage for "
+                             f"{dates[-1]} (the last warm-up day); run `recsys run` for "
+                             f"{dates[0]}..{dates[-1]} first or pass --warmup-days")
+    workspace.import_run(warehouse_root, landing_root)
+    say(f"warm-up: copied the run in {warehouse_root} ({dates[0]}..{dates[-1]})")
 
 
 def run_policy(spark: SparkSession, config: AppConfig, workspace: LoopWorkspace,

@@ -82,6 +82,19 @@ class LoopWorkspace:
         pafs.copy_files(self._path(source), self._path(target), source_filesystem=self.fs,
                         destination_filesystem=self.fs)
 
+    def import_run(self, warehouse_root: str, landing_root: str) -> None:
+        """Replace the warm-up folder with copies of a finished `recsys run`'s warehouse and
+        landing (same filesystem as the loop's)."""
+        self.remove(WARMUP_DIR)
+        for source, part in ((warehouse_root, "warehouse"), (landing_root, "landing")):
+            target = f"{self._path(WARMUP_DIR)}/{part}"
+            self.fs.create_dir(target, recursive=True)
+            source_path = normalize_root(source)
+            if has_scheme(source_path):
+                source_path = pafs.FileSystem.from_uri(delta_log.delta_rs_uri(source_path))[1]
+            pafs.copy_files(source_path, target, source_filesystem=self.fs,
+                            destination_filesystem=self.fs)
+
     def read_manifest(self) -> dict[str, Any] | None:
         """The warm-up's manifest (written last, so it marks a finished warm-up), or None."""
         path = f"{self._path(WARMUP_DIR)}/{MANIFEST}"

@@ -37,6 +37,13 @@ def test_layers_base_then_environment_then_overrides(tmp_path):
     assert config.sources == (str(tmp_path / "base.yaml"), str(env))
 
 
+def test_unquoted_dates_are_text_for_string_settings(tmp_path):
+    # YAML reads 2026-11-05 as a date; the setting is a string and keeps its text.
+    env = write_conf(tmp_path, "simulate:\n  start_date: 2026-11-03\n")
+    assert load_config(env).simulate.start_date == "2026-11-03"
+    assert load_config(env, ["simulate.start_date=2026-11-05"]).simulate.start_date == "2026-11-05"
+
+
 def test_config_is_frozen(tmp_path):
     config = load_config(write_conf(tmp_path, ""))
     with pytest.raises(AttributeError):

@@ -18,6 +18,9 @@ pytestmark = pytest.mark.unit
     (["--days", "2", "--policy", "greedy,greedy"],
      "recsys: error: --policy: greedy,greedy names a policy twice"),
     (["--days", "2", "--warmup-days", "1"], "recsys: error: --warmup-days 1: must be >= 2"),
+    (["--days", "2", "--warmup-from", "only-a-warehouse"],
+     "recsys: error: --warmup-from 'only-a-warehouse': give WAREHOUSE,LANDING (the roots of a "
+     "`recsys run`)"),
     (["--days", "2", "--retrain-every", "-1"],
      "recsys: error: --retrain-every -1: must be >= 0 (0 = never)"),
 ])

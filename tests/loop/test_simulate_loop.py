@@ -14,41 +14,45 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from recsys_spark.als.settings import AlsConfig
-from recsys_spark.config import AppConfig
+from recsys_spark.config import AppConfig, load_config
 from recsys_spark.loop.options import LoopOptions
 from recsys_spark.loop.plot import plot_cumulative_regret
 from recsys_spark.loop.runner import LoopResult, run_loop
 from recsys_spark.loop.workspace import LoopWorkspace
-from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.schemas.loop import LOOP_RESULTS
-from recsys_spark.simulate.settings import SimulateSection
 from recsys_spark.tables import TableStore
-from tests.conftest import make_config
+from tests.conftest import REPO_ROOT, TINY_DAYS, PipelineRun, pipeline_args
 
 pytestmark = pytest.mark.e2e
 
-WARMUP_DAYS, LOOP_DAYS = 3, 2
+LOOP_DAYS = 2
 POLICIES = ("thompson", "greedy", "random")
 START = dt.date(2026, 11, 1)
 
 
-def loop_config(root: Path) -> AppConfig:
-    """The tiny world with the cheapest model settings that still fit on three days of logs."""
-    return make_config(
-        root, simulate=SimulateSection(preset="tiny", start_date=START.isoformat()),
-        # three labelled days: train on the first, validate on the second; one grid point
-        response=ResponseConfig(validation_days=1, test_days=0, reg_params=(0.1,),
-                                elastic_net_params=(0.0,)),
-        als=AlsConfig(rank=8, max_iter=5, num_user_blocks=2, num_item_blocks=2, evaluate=False))
+def loop_config(root: Path, pipeline: PipelineRun) -> AppConfig:
+    """The settings of the tiny `recsys run` the loop starts from, with its own warehouse."""
+    args = pipeline_args(pipeline.warehouse, pipeline.landing)
+    overrides = [args[i + 1] for i, a in enumerate(args) if a == "--set"
+                 and not args[i + 1].startswith(("warehouse.root=", "landing.root="))]
+    return load_config(str(REPO_ROOT / "conf" / "local.yaml"), [
+        *overrides, f"warehouse.root={root / 'warehouse'}", f"landing.root={root / 'landing'}",
+        "spark.master=local[2]", f"simulate.start_date={START}"])
+
+
+def loop_options(pipeline: PipelineRun, policies: tuple[str, ...] = POLICIES) -> LoopOptions:
+    """The loop's warm-up is the tiny pipeline run (TINY_DAYS days), copied."""
+    return LoopOptions(policies=policies, days=LOOP_DAYS, warmup_days=TINY_DAYS, preset="tiny",
+                       warmup_from=(str(pipeline.warehouse), str(pipeline.landing)))
 
 
 @pytest.fixture(scope="module")
-def loop_run(spark, tmp_path_factory) -> tuple[AppConfig, LoopResult, pd.DataFrame]:
-    config = loop_config(tmp_path_factory.mktemp("loop"))
-    result = run_loop(spark, config, LoopOptions(policies=POLICIES, days=LOOP_DAYS,
-                                                 warmup_days=WARMUP_DAYS))
-    return config, result, read_results(config)
+def loop_run(spark, tmp_path_factory, tiny_pipeline: PipelineRun
+             ) -> tuple[AppConfig, LoopResult, pd.DataFrame, PipelineRun]:
+    assert tiny_pipeline.returncode == 0, tiny_pipeline.stderr[-3000:]
+    config = loop_config(tmp_path_factory.mktemp("loop"), tiny_pipeline)
+    result = run_loop(spark, config, loop_options(tiny_pipeline))
+    return config, result, read_results(config), tiny_pipeline
 
 
 def read_results(config: AppConfig) -> pd.DataFrame:
@@ -81,9 +85,9 @@ def reference_day(landing: Path, shown: dt.date) -> dict[str, float]:
 
 
 def test_every_day_matches_the_ground_truth_and_the_sums_add_up(loop_run):
-    config, result, results_df = loop_run
+    config, result, results_df, _ = loop_run
     workspace = LoopWorkspace.for_config(config)
-    run_dates = [START + dt.timedelta(days=WARMUP_DAYS - 1 + i) for i in range(LOOP_DAYS)]
+    run_dates = [START + dt.timedelta(days=TINY_DAYS - 1 + i) for i in range(LOOP_DAYS)]
     assert result.run_dates == run_dates
     assert sorted(results_df["policy"].unique()) == sorted(POLICIES)
     for policy, rows in results_df.groupby("policy"):
@@ -112,9 +116,9 @@ def test_every_day_matches_the_ground_truth_and_the_sums_add_up(loop_run):
 def test_policy_comparison(loop_run):
     """What holds in this world, not what the issue hoped for (see the comment).
 
-    Observed (seed 20261123, tiny, W=3, N=2; cumulative regret / cumulative oracle reward):
-    thompson 65.91 / 162.82 (40.5%), greedy 64.68 / 160.49 (40.3%), random 65.25 / 164.14
-    (39.8%). With bandit.user_weight=0 greedy was 65.58. Thompson does NOT beat greedy or random
+    Observed (seed 20261123, tiny; warm-up = the tiny pipeline's 4 days, N=2; cumulative regret /
+    cumulative oracle reward): thompson 50.0%, greedy 49.4%, random 49.0% (with a 3-day warm-up
+    built by the loop itself: 40.5%, 40.3%, 39.8%). Thompson does NOT beat greedy or random
     here: every tiny promotion has a budget of 100 redemptions, the bandit's budget allocation
     counts the expected redemptions of every user it assigns (about two thirds of whom do not
     visit the next day), and the one clearly best promotion (p0001, true mean P(redeem) 0.32 vs
@@ -123,21 +127,21 @@ def test_policy_comparison(loop_run):
     the cap than with random scores; that effect is as large as anything the policies learn in
     two days. The issue's claim (Thompson < greedy, random) is therefore not asserted.
     """
-    _, _, results_df = loop_run
+    _, _, results_df, _ = loop_run
     last = results_df.groupby("policy").last()
     oracle = results_df.groupby("policy")["oracle_reward"].sum()
     share = last["cumulative_regret"] / oracle
     # Every policy leaves a large regret against the rule-free oracle (budgets, caps, one per
-    # type, targeting, holdout are not in the oracle): observed 39.8-40.5%.
-    assert share.between(0.30, 0.50).all(), share.to_dict()
+    # type, targeting, holdout are not in the oracle): observed 49.0-50.0%.
+    assert share.between(0.40, 0.60).all(), share.to_dict()
     # The learned policies are not worse than random by more than 2% of the oracle reward
-    # (observed: thompson +0.4%, greedy -0.3%).
+    # (observed: thompson +1.1%, greedy +0.5%).
     for policy in ("thompson", "greedy"):
         assert share[policy] <= share["random"] + 0.02, share.to_dict()
 
 
 def test_copies_are_independent_and_invisible_to_recsys_tables(loop_run, spark):
-    config, _, _ = loop_run
+    config, _, _, _ = loop_run
     store = TableStore(None, config.warehouse)
     assert store.list_tables() == ["loop_results", "pipeline_runs"]
     runs = DeltaTable(f"{config.warehouse.root}/pipeline_runs").to_pandas()
@@ -151,21 +155,20 @@ def test_copies_are_independent_and_invisible_to_recsys_tables(loop_run, spark):
         # Each policy's bandit wrote its own promotions for every loop day.
         up = DeltaTable(str(root / "user_promotions")).to_pandas()
         assert set(up["policy"]) == {policy}
-        assert sorted(up["run_date"].unique()) == [START + dt.timedelta(days=WARMUP_DAYS - 1 + i)
+        assert sorted(up["run_date"].unique()) == [START + dt.timedelta(days=TINY_DAYS - 1 + i)
                                                    for i in range(LOOP_DAYS)]
 
 
 def test_plot_is_a_png(loop_run, tmp_path):
-    _, result, _ = loop_run
+    _, result, _, _ = loop_run
     path = plot_cumulative_regret({o.policy: o.rows for o in result.outcomes}, tmp_path / "r.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_rerun_gives_identical_results(loop_run, spark):
-    config, _, first_df = loop_run
-    # The warm-up is reused (its manifest matches); the policy's folder is copied afresh and
-    # its N days run again: bandit draws, simulated responses and cleaning are all keyed.
-    again = run_loop(spark, config, LoopOptions(policies=("thompson",), days=LOOP_DAYS,
-                                                warmup_days=WARMUP_DAYS))
+    config, _, first_df, pipeline = loop_run
+    # The warm-up is copied again, the policy's folder afresh, and its N days run again: bandit
+    # draws, simulated responses and cleaning are all keyed, so the partition is identical.
+    again = run_loop(spark, config, loop_options(pipeline, ("thompson",)))
     assert again.warmup_reused
     pd.testing.assert_frame_equal(read_results(config), first_df)
