@@ -60,7 +60,7 @@ class AlsConfig:
     evaluate: bool = True
     k: int = 10
     # Chronological split: the last holdout_days up to run_date are the test period.
-    holdout_days: int = 7
+    holdout_days: int = 1
     # A test-period event of these types makes the item relevant for the user.
     relevant_event_types: tuple[str, ...] = ("click", "add_to_cart", "purchase")
     tune_ranks: tuple[int, ...] = (8, 16, 32)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from recsys_spark.config import AppConfig
 from recsys_spark.ingest.clean import make_clean_stage
@@ -68,4 +69,5 @@ def read_table(spark: SparkSession, config: AppConfig, name: str) -> DataFrame:
 
 def table_rows(spark: SparkSession, config: AppConfig, name: str) -> list[str]:
     """The table's content as sorted JSON lines (a content hash is taken of this)."""
-    return sorted(read_table(spark, config, name).toJSON().collect())
+    rows_df = read_table(spark, config, name)
+    return sorted(r[0] for r in rows_df.select(F.to_json(F.struct(*rows_df.columns))).collect())
