@@ -63,14 +63,17 @@ def ranking_metrics(recs_df: DataFrame, truth_df: DataFrame, item_map_df: DataFr
     """
     top_df = recs_df.filter(F.col("rank") <= k).join(truth_df.select("user_id").distinct(),
                                                       on="user_id", how="inner")
+    # The ranked item ids ride along so coverage comes from the persisted rows below instead
+    # of recomputing the whole recommendation plan behind ``recs_df``.
     pred_df = (_item_number(item_map_df, top_df).groupBy("user_id")
-               .agg(F.array_sort(F.collect_list(F.struct("rank", "num"))).alias("ranked"))
-               .select("user_id", F.transform("ranked", lambda s: s["num"]).alias("prediction")))
+               .agg(F.array_sort(F.collect_list(F.struct("rank", "num", "item_id"))).alias("ranked"))
+               .select("user_id", F.transform("ranked", lambda s: s["num"]).alias("prediction"),
+                       F.transform("ranked", lambda s: s["item_id"]).alias("items")))
     label_df = (_item_number(item_map_df, truth_df).groupBy("user_id")
                 .agg(F.collect_set("num").alias("label")))
     eval_df = (label_df.join(pred_df, on="user_id", how="left")
                .select(F.coalesce("prediction", F.array().cast("array<double>")).alias("prediction"),
-                       "label")
+                       "label", "items")
                .persist(StorageLevel.MEMORY_AND_DISK))
     try:
         users = eval_df.count()
@@ -79,9 +82,9 @@ def ranking_metrics(recs_df: DataFrame, truth_df: DataFrame, item_map_df: DataFr
             evaluator = RankingEvaluator(predictionCol="prediction", labelCol="label",
                                          metricName=metric, k=k)
             out[f"{name}@{k}"] = float(evaluator.evaluate(eval_df)) if users else 0.0
+        covered = eval_df.select(F.explode("items").alias("item_id")).distinct().count()
     finally:
         eval_df.unpersist()
-    covered = top_df.select("item_id").distinct().count()
     out[f"coverage@{k}"] = covered / catalog_size if catalog_size else 0.0
     return out
 

@@ -6,10 +6,13 @@
 * Frequency cap: a (user, promotion) with >= X impressions in the last Y days is not a candidate.
 * Slots and promo types: at most N promotions and at most one per promo type per user
   (policies.select_slots).
-* Budget: the expected redemptions (sum of expected_response) of the users given a promotion
-  stay within its remaining budget. Distributed allocation in rounds: every user proposes its
-  best open candidates for its free slots; per promotion, proposals are ranked by score and
-  accepted while the cumulative expected response (a running-sum window) plus what the
+* Budget: the expected redemptions of the users given a promotion stay within its remaining
+  budget. A user's expected redemptions = expected_response (P(respond | shown)) x P(visit):
+  a promotion assigned to a user who does not come back is never shown, so counting it in full
+  would cap the best promotions at a fraction of their budget (see :func:`visit_probabilities`).
+  Distributed allocation in rounds: every user proposes its best open candidates for its free
+  slots; per promotion, proposals are ranked by score and accepted while the cumulative
+  expected redemptions (a running-sum window) plus what the
   promotion already took stays within its remaining budget (a prefix cut at capacity).
   Rejected pairs are closed; in the next round those users propose their next candidates.
   After ``allocation_rounds`` rounds a user may keep a free slot (documented, not an error).
@@ -66,6 +69,39 @@ def filter_frequency_capped(candidates_df: DataFrame, events_df: DataFrame, run_
     return candidates_df.join(capped_df, on=["user_id", "promotion_id"], how="left_anti")
 
 
+def visit_probabilities(users_df: DataFrame, events_df: DataFrame, observed_days: int,
+                        config: BanditConfig) -> DataFrame:
+    """P(the user visits on a given day), from the days the user was active.
+
+    ``p = (active_days + k * r) / (observed_days + k)``: active_days = distinct event dates of
+    the user in ``events_df``, observed_days = the dates with any events in the window,
+    k = config.visit_prior_days pseudo-days at r = the mean active share of ``users_df`` (users
+    without events count as 0). A user without history sits at the population's rate.
+
+    Args:
+        users_df: user_id of every scored user.
+        events_df: events of the visit window (event_date, user_id).
+        observed_days: how many event dates the window holds; 0 (or the discount off,
+            config.visit_window_days = 0) gives p = 1 for everyone.
+
+    Returns:
+        user_id, p_visit (one row per distinct user of ``users_df``).
+    """
+    users_df = users_df.select("user_id").distinct()
+    if config.visit_window_days == 0 or observed_days == 0:
+        return users_df.withColumn("p_visit", F.lit(1.0))
+    active_df = (events_df.filter(F.col("user_id").isNotNull())
+                 .groupBy("user_id").agg(F.countDistinct("event_date").alias("_days")))
+    days = F.coalesce(F.col("_days"), F.lit(0))
+    shares_df = users_df.join(active_df, on="user_id", how="left")
+    # The population's rate is one row, broadcast back (no single-partition window over users).
+    mean_df = shares_df.agg((F.avg(days) / F.lit(float(observed_days))).alias("_rate"))
+    k = F.lit(float(config.visit_prior_days))
+    p_visit = (days + k * F.col("_rate")) / (F.lit(float(observed_days)) + k)
+    shares_df = shares_df.crossJoin(F.broadcast(mean_df))
+    return shares_df.select("user_id", F.round(p_visit, 12).alias("p_visit"))
+
+
 def holdout_flag(seed: int) -> Column:
     """A stable uniform per user (key: config seed and user, no run date); < share = holdout."""
     return keyed_uniform(seed, "holdout", F.col("user_id"))
@@ -75,8 +111,9 @@ def allocate_budget(candidates_df: DataFrame, config: BanditConfig) -> DataFrame
     """Assign slots per user under slot, promo-type and per-promotion budget constraints.
 
     Args:
-        candidates_df: user_id, promotion_id, promo_type, score, type_score, expected_response,
-            remaining_budget (one row per eligible pair of a non-holdout user).
+        candidates_df: user_id, promotion_id, promo_type, score, type_score,
+            expected_redemptions (expected_response x P(visit)), remaining_budget (one row per
+            eligible pair of a non-holdout user).
 
     Returns:
         The input with ``status`` in {assigned, rejected, open}: assigned = given to the user,
@@ -109,10 +146,10 @@ def allocate_budget(candidates_df: DataFrame, config: BanditConfig) -> DataFrame
             F.col("_type_ok").desc(), F.col("score").desc(), F.col("promotion_id")))
         df = df.withColumn("_proposed", F.col("_type_ok")
                            & (slot_rank <= F.lit(config.slots_per_user) - F.col("_taken_slots")))
-        used = F.sum(F.when(F.col("status") == ASSIGNED, F.col("expected_response")).otherwise(0.0)
+        used = F.sum(F.when(F.col("status") == ASSIGNED, F.col("expected_redemptions")).otherwise(0.0)
                      ).over(promo_w)
         df = df.withColumn("_used", used)
-        proposed_er = F.when(F.col("_proposed"), F.col("expected_response")).otherwise(0.0)
+        proposed_er = F.when(F.col("_proposed"), F.col("expected_redemptions")).otherwise(0.0)
         # Running sum in score order; a proposal fits while used + running sum <= remaining budget.
         df = df.withColumn("_cum", F.sum(proposed_er).over(promo_order))
         fits = F.col("_used") + F.col("_cum") <= F.col("remaining_budget") + F.lit(1e-9)

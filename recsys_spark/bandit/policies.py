@@ -16,8 +16,8 @@ segment's level from logged rewards; the lift carries the user's contrast on top
 * epsilon_greedy:  a keyed coin per (user, run date) with P(explore) = epsilon; explorers get the
                    random policy's scores, the others greedy's.
 
-``expected_response = min(1, lift * posterior mean)`` for every policy; it is what the budget
-allocation counts.
+``expected_response = min(1, lift * posterior mean)`` for every policy; the budget allocation
+counts it times the user's P(visit) (constraints.visit_probabilities).
 """
 from __future__ import annotations
 

@@ -43,6 +43,12 @@ class BanditConfig:
     frequency_cap_days: int = 7                 # ... per user in this many days (then not eligible)
     holdout_share: float = 0.05                 # stable hashed share of users who get no promotion
     allocation_rounds: int = 3                  # budget allocation rounds (fall back to next candidate)
+    # A promotion given to a user is only redeemed if the user visits while it is shown, so the
+    # budget counts expected_response x P(visit): the user's share of active days over the last
+    # visit_window_days days that have events, smoothed toward the users' mean rate with
+    # visit_prior_days pseudo-days. 0 = count every assigned user as visiting (P(visit) = 1).
+    visit_window_days: int = 14
+    visit_prior_days: float = 2.0
     # Thompson propensities: Monte Carlo over this many keyed posterior draws per user x candidate,
     # over at most propensity_max_candidates candidates per user (cost: users x candidates x draws).
     propensity_draws: int = 100
@@ -70,6 +76,8 @@ class BanditConfig:
             ("frequency_cap_days", self.frequency_cap_days >= 1, "must be >= 1"),
             ("holdout_share", 0.0 <= self.holdout_share < 1.0, "must be in [0, 1)"),
             ("allocation_rounds", self.allocation_rounds >= 1, "must be >= 1"),
+            ("visit_window_days", self.visit_window_days >= 0, "must be >= 0 (0 = no visit discount)"),
+            ("visit_prior_days", self.visit_prior_days > 0.0, "must be > 0"),
             ("propensity_draws", self.propensity_draws >= 1, "must be >= 1"),
             ("propensity_max_candidates", self.propensity_max_candidates >= self.slots_per_user,
              "must be >= slots_per_user"),

@@ -23,12 +23,14 @@ from recsys_spark.bandit.constraints import (
     eligible_promotions,
     filter_frequency_capped,
     holdout_flag,
+    visit_probabilities,
 )
 from recsys_spark.bandit.policies import with_lift, with_policy_scores
 from recsys_spark.bandit.priors import context_means, posteriors
 from recsys_spark.bandit.propensity import with_propensity
 from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.errors import UnknownTableError
+from recsys_spark.features.inputs import event_date_window
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.bandit import BANDIT_ARM_STATS, USER_PROMOTIONS
 from recsys_spark.stage_runner import write_run_partition
@@ -46,14 +48,6 @@ def conform(df: DataFrame, schema: StructType) -> DataFrame:
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-def latest_run(df: DataFrame, run_date: dt.date) -> DataFrame:
-    """Rows of the latest run_date <= ``run_date`` when the table is per-run; else all rows."""
-    if "run_date" not in df.columns:
-        return df
-    latest = df.filter(F.col("run_date") <= F.lit(run_date)).agg(F.max("run_date")).first()[0]
-    return df.filter(F.col("run_date") == F.lit(latest))
-
-
 def arm_statistics(events_df: DataFrame, scores_df: DataFrame, segments_df: DataFrame | None,
                    run_date: dt.date, config: BanditConfig) -> DataFrame:
     """Posteriors per (context, promotion) (see priors.py) with the window columns."""
@@ -64,13 +58,18 @@ def arm_statistics(events_df: DataFrame, scores_df: DataFrame, segments_df: Data
 
 
 def build_candidates(scores_df: DataFrame, segments_df: DataFrame | None, arms_df: DataFrame,
-                     eligible_df: DataFrame, events_df: DataFrame, run_date: dt.date,
-                     config: BanditConfig) -> DataFrame:
+                     eligible_df: DataFrame, events_df: DataFrame, visits_df: DataFrame,
+                     run_date: dt.date, config: BanditConfig) -> DataFrame:
     """One row per (user, eligible promotion) with the context's posterior and the user's lift.
+
+    Args:
+        visits_df: user_id, p_visit (constraints.visit_probabilities); a user missing there
+            counts as visiting (p_visit 1).
 
     Returns:
         user_id, promotion_id, promo_type, remaining_budget, p_response, context, alpha, beta,
-        posterior_mean, segment_mean_p, context_pseudo_count, lift, expected_response.
+        posterior_mean, segment_mean_p, context_pseudo_count, lift, expected_response, p_visit,
+        expected_redemptions (= expected_response x p_visit, what the budget counts).
     """
     pseudo_df = arms_df.groupBy("context").agg(F.sum(F.col("alpha") + F.col("beta"))
                                                .alias("context_pseudo_count"))
@@ -86,7 +85,9 @@ def build_candidates(scores_df: DataFrame, segments_df: DataFrame | None, arms_d
     df = (df.join(arm_cols, on=["context", "promotion_id"], how="inner")
           .join(pseudo_df, on="context", how="inner"))
     df = filter_frequency_capped(df, events_df, run_date, config)
-    return with_lift(df, config)
+    df = with_lift(df, config).join(visits_df, on="user_id", how="left")
+    return (df.withColumn("p_visit", F.coalesce(F.col("p_visit"), F.lit(1.0)))
+            .withColumn("expected_redemptions", F.col("expected_response") * F.col("p_visit")))
 
 
 def choose_promotions(spark: SparkSession, candidates_df: DataFrame, users_df: DataFrame,
@@ -102,7 +103,7 @@ def choose_promotions(spark: SparkSession, candidates_df: DataFrame, users_df: D
 
     Returns:
         user_id, rank, promotion_id, policy, score, expected_response, propensity,
-        is_exploration, is_holdout.
+        is_exploration, is_holdout, expected_redemptions (not in the table: the budget check's).
     """
     day = run_date.isoformat()
     users_df = users_df.select("user_id").distinct().withColumn(
@@ -120,12 +121,14 @@ def choose_promotions(spark: SparkSession, candidates_df: DataFrame, users_df: D
     chosen_df = with_propensity(chosen_df, pool_df, config, policy, seed, day)
     picks_df = chosen_df.select(
         "user_id", F.col("slot").alias("rank"), "promotion_id", F.lit(policy).alias("policy"),
-        "score", "expected_response", "propensity", "is_exploration", F.lit(False).alias("is_holdout"))
+        "score", "expected_response", "propensity", "is_exploration", F.lit(False).alias("is_holdout"),
+        "expected_redemptions")
     holdout_df = users_df.filter(F.col("is_holdout")).select(
         "user_id", F.lit(0).alias("rank"), F.lit(None).cast("string").alias("promotion_id"),
         F.lit(policy).alias("policy"), F.lit(None).cast("double").alias("score"),
         F.lit(None).cast("double").alias("expected_response"), F.lit(1.0).alias("propensity"),
-        F.lit(False).alias("is_exploration"), F.lit(True).alias("is_holdout"))
+        F.lit(False).alias("is_exploration"), F.lit(True).alias("is_holdout"),
+        F.lit(None).cast("double").alias("expected_redemptions"))
     return picks_df.unionByName(holdout_df)
 
 
@@ -139,7 +142,7 @@ def constraint_checks(out_df: DataFrame, eligible_df: DataFrame, config: BanditC
         F.sum(F.when(F.col("n") != F.col("d"), 1).otherwise(0)).alias("dups"),
         F.sum(F.when(F.col("n") != F.col("t"), 1).otherwise(0)).alias("type_dups")).first()
     over = (meta_df.groupBy("promotion_id", "remaining_budget")
-            .agg(F.sum("expected_response").alias("spent"))
+            .agg(F.sum("expected_redemptions").alias("spent"))
             .filter((F.col("spent") > F.col("remaining_budget") + 1e-6)
                     | F.col("remaining_budget").isNull()).count())
     checks = {
@@ -159,11 +162,25 @@ def register_current_view(spark: SparkSession, store: TableStore) -> DataFrame:
     Raises:
         UnknownTableError: `user_promotions` does not exist yet (run `recsys bandit` first).
     """
-    df = store.read(USER_PROMOTIONS_TABLE)
-    latest = df.agg(F.max("run_date")).first()[0]
-    current_df = df.filter(F.col("run_date") == F.lit(latest))
+    # The newest run_date comes from the Delta log; only that partition is read.
+    current_df = store.read_latest_run(USER_PROMOTIONS_TABLE, dt.date.max)
+    if current_df is None:
+        raise UnknownTableError(f"{USER_PROMOTIONS_TABLE!r} does not exist or is empty in {store.root}; "
+                                "run `recsys bandit` first")
     current_df.createOrReplaceTempView(CURRENT_VIEW)
     return current_df
+
+
+def user_visit_probabilities(store: TableStore, scores_df: DataFrame, run_date: dt.date,
+                             config: BanditConfig, report: StageReport) -> DataFrame:
+    """P(visit) of every scored user from the `events` partitions of the visit window (the
+    window's dates come from the Delta log; only those partitions are read)."""
+    window = event_date_window(run_date, max(config.visit_window_days, 1))
+    observed_days = (len(store.partition_dates("events", "event_date", partition_filters=window))
+                     if config.visit_window_days else 0)
+    report.metrics["visit_observed_days"] = float(observed_days)
+    events_df = store.read("events", partition_filters=window).select("user_id", "event_date")
+    return visit_probabilities(scores_df, events_df, observed_days, config)
 
 
 def _read_required(store: TableStore, table: str, stage: str) -> DataFrame:
@@ -172,6 +189,17 @@ def _read_required(store: TableStore, table: str, stage: str) -> DataFrame:
     except UnknownTableError:
         raise UnknownTableError(f"bandit: input table {table!r} does not exist in "
                                 f"{store.root}; run `recsys {stage}` first") from None
+
+
+def _read_latest_run_required(store: TableStore, table: str, stage: str, run_date: dt.date) -> DataFrame:
+    """The newest run partition <= run_date of a per-run input (only that partition is read)."""
+    if not store.exists(table):
+        _read_required(store, table, stage)  # raises the "run `recsys <stage>` first" error
+    df = store.read_latest_run(table, run_date)
+    if df is None:
+        raise UnknownTableError(f"bandit: input table {table!r} has no run on or before {run_date}; "
+                                f"run `recsys {stage} --run-date {run_date}` first")
+    return df
 
 
 def run_bandit(spark: SparkSession, store: TableStore, ctx: RunContext,
@@ -190,11 +218,11 @@ def run_bandit(spark: SparkSession, store: TableStore, ctx: RunContext,
     events_df = _read_required(store, "events", "clean").filter(
         F.col("event_type").isin("promo_impression", "promo_click", "promo_redeem")
         & (F.col("event_date") <= F.lit(ctx.run_date)))
-    promotions_df = latest_run(_read_required(store, "promotions", "clean"), ctx.run_date)
-    scores_df = latest_run(_read_required(store, "promotion_scores", "response"), ctx.run_date)
-    segments_df: DataFrame | None = None
-    if store.exists("user_segments"):
-        segments_df = latest_run(store.read("user_segments"), ctx.run_date).select("user_id", "segment_id")
+    promotions_df = _read_required(store, "promotions", "clean")  # a latest-state snapshot
+    scores_df = _read_latest_run_required(store, "promotion_scores", "response", ctx.run_date)
+    segments_df = store.read_latest_run("user_segments", ctx.run_date)
+    if segments_df is not None:
+        segments_df = segments_df.select("user_id", "segment_id")
         report.inputs["user_segments"] = store.version("user_segments")
     else:
         report.notes["user_segments"] = "missing: every user scored in the global context"
@@ -209,8 +237,9 @@ def run_bandit(spark: SparkSession, store: TableStore, ctx: RunContext,
         "run_id": F.lit(ctx.run_id), "run_date": F.lit(ctx.run_date)}), BANDIT_ARM_STATS),
         ARM_STATS_TABLE)
     eligible_df = eligible_promotions(promotions_df, events_df, ctx.run_date).localCheckpoint(eager=True)
+    visits_df = user_visit_probabilities(store, scores_df, ctx.run_date, config, report)
     candidates_df = build_candidates(scores_df, segments_df, arms_df, eligible_df, events_df,
-                                     ctx.run_date, config)
+                                     visits_df, ctx.run_date, config)
     out_df = choose_promotions(spark, candidates_df, scores_df, config, name,
                                seed=ctx.seed("draws"), holdout_seed=ctx.config.run.seed,
                                run_date=ctx.run_date).localCheckpoint(eager=True)
@@ -228,12 +257,12 @@ def run_bandit(spark: SparkSession, store: TableStore, ctx: RunContext,
     report.outputs = {ARM_STATS_TABLE: arm_result.version, USER_PROMOTIONS_TABLE: up_result.version}
     report.rows_in = int(summary["users"] or 0)
     report.rows_out = int(up_result.rows_written)
-    report.metrics = {"users": float(summary["users"] or 0),
-                      "holdout_users": float(summary["holdout_users"] or 0),
-                      "slots_filled": float(summary["slots"] or 0),
-                      "exploration_share": float(summary["explore"] or 0.0),
-                      "mean_propensity": float(summary["mean_propensity"] or 0.0),
-                      "arms": float(arm_result.rows_written)}
+    report.metrics.update({"users": float(summary["users"] or 0),
+                           "holdout_users": float(summary["holdout_users"] or 0),
+                           "slots_filled": float(summary["slots"] or 0),
+                           "exploration_share": float(summary["explore"] or 0.0),
+                           "mean_propensity": float(summary["mean_propensity"] or 0.0),
+                           "arms": float(arm_result.rows_written)})
     report.notes["policy"] = name
     log.info("bandit %s: %s users, %s slots", name, summary["users"], summary["slots"])
     return report

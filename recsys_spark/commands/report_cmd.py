@@ -10,7 +10,8 @@ from recsys_spark.tables import TableStore
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     report = sub.add_parser("report", parents=[parent],
                             help="HTML report with plots: data quality, models, bandit, loop, OPE")
-    add_run_date(report, required=False)  # default: the latest run date in pipeline_runs
+    add_run_date(report, required=False,
+                 help="the run date to report on (default: the latest run date in pipeline_runs)")
     report.add_argument("--output", default=None, metavar="PATH",
                         help="HTML file to write (default: <warehouse>/_reports/report-<date>.html)")
     report.set_defaults(func=cmd_report)

@@ -15,9 +15,10 @@ from recsys_spark.spark import build_spark_session
 from recsys_spark.tables import TableStore
 
 
-def add_run_date(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def add_run_date(parser: argparse.ArgumentParser, required: bool = True,
+                 help: str = "the business date this run processes") -> None:
     parser.add_argument("--run-date", required=required, type=_run_date, metavar="YYYY-MM-DD",
-                        help="the business date this run processes")
+                        help=help)
 
 
 def _run_date(text: str) -> dt.date:

@@ -3,7 +3,8 @@ is not available (and which command produces it) instead of failing the whole re
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from recsys_spark.report import gather_events as ge
 from recsys_spark.report import gather_models as gm
@@ -14,21 +15,26 @@ from recsys_spark.report.snapshot import Snapshot
 SectionBuilder = Callable[[Snapshot, dt.date], Section]
 
 
+@contextmanager
+def unless_missing(section: Section) -> Iterator[None]:
+    """Runs the block; a MissingInput raised inside ends the block and is listed on the section
+    ("not available: run X") instead of failing the whole report."""
+    try:
+        yield
+    except MissingInput as exc:
+        section.missing.append(exc)
+
+
 def quality_section(snapshot: Snapshot, run_date: dt.date, days: int = 30) -> Section:
     """Clean-run counts and quarantined records per run date and reason."""
     section = Section("quality", "Data quality",
                       f"Clean runs in the {days} days up to {run_date}: records read, kept, "
                       "dropped as duplicates and quarantined, and the quarantine reason codes.")
-    try:
+    with unless_missing(section):
         section.tables.append(Table("Clean runs (last attempt per run date)",
                                     ge.clean_runs(snapshot, run_date, days)))
-    except MissingInput as exc:
-        section.missing.append(exc)
-    try:
+    with unless_missing(section):
         reasons = ge.quarantine_by_reason(snapshot, run_date, days)
-    except MissingInput as exc:
-        section.missing.append(exc)
-    else:
         if reasons.empty:
             section.notes.append("No record was quarantined in this window.")
         else:
@@ -47,21 +53,18 @@ def ranking_section(snapshot: Snapshot, run_date: dt.date) -> Section:
     section = Section("ranking", "Recommendations: ALS and item similarity against baselines",
                       "Top-k metrics of each model on its chronological holdout, next to the "
                       "baselines measured on the same users.")
-    try:
+    with unless_missing(section):
         metrics = gm.ranking_metrics(snapshot, run_date)
-    except MissingInput as exc:
-        section.missing.append(exc)
-        return section
-    for stage in gm.RANKING_STAGES:
-        if stage not in set(metrics["stage"]):
-            section.missing.append(MissingInput(
-                f"no model_metrics rows of the {stage} stage on or before {run_date}",
-                f"recsys {stage} --run-date {run_date} (ALS writes none when the holdout has "
-                "no relevant events)" if stage == "als" else f"recsys {stage} --run-date {run_date}"))
-            continue
-        rows = metrics[metrics["stage"] == stage].dropna(axis=1, how="all")
-        section.tables.append(Table(f"{stage} metrics ({rows['run_date'].iloc[0]})", rows))
-        section.figures.append((f"{stage} metrics against baselines", plots.ranking_plot(rows, stage)))
+        for stage in gm.RANKING_STAGES:
+            if stage not in set(metrics["stage"]):
+                section.missing.append(MissingInput(
+                    f"no model_metrics rows of the {stage} stage on or before {run_date}",
+                    f"recsys {stage} --run-date {run_date} (ALS writes none when the holdout has "
+                    "no relevant events)" if stage == "als" else f"recsys {stage} --run-date {run_date}"))
+                continue
+            rows = metrics[metrics["stage"] == stage].dropna(axis=1, how="all")
+            section.tables.append(Table(f"{stage} metrics ({rows['run_date'].iloc[0]})", rows))
+            section.figures.append((f"{stage} metrics against baselines", plots.ranking_plot(rows, stage)))
     return section
 
 
@@ -71,19 +74,16 @@ def response_section(snapshot: Snapshot, run_date: dt.date) -> Section:
                       "Ranking (AUC-ROC, AUC-PR) and probability quality (log loss, Brier, "
                       "expected calibration error) on the evaluation split, and the reliability "
                       "diagram: a calibrated model lies on the diagonal.")
-    try:
+    with unless_missing(section):
         summary, bins = gm.response_metrics(snapshot, run_date)
-    except MissingInput as exc:
-        section.missing.append(exc)
-        return section
-    section.tables.append(Table(f"Response model against baselines ({summary['run_date'].iloc[0]})",
-                                summary))
-    if bins.empty:
-        section.notes.append("No reliability bins were recorded.")
-    else:
-        section.tables.append(Table("Reliability bins", bins))
-        section.figures.append(("response model reliability diagram",
-                                plots.calibration_plot(bins, summary)))
+        section.tables.append(Table(f"Response model against baselines ({summary['run_date'].iloc[0]})",
+                                    summary))
+        if bins.empty:
+            section.notes.append("No reliability bins were recorded.")
+        else:
+            section.tables.append(Table("Reliability bins", bins))
+            section.figures.append(("response model reliability diagram",
+                                    plots.calibration_plot(bins, summary)))
     return section
 
 
@@ -92,18 +92,15 @@ def bandit_section(snapshot: Snapshot, run_date: dt.date, top: int = 5) -> Secti
     section = Section("bandit", "Bandit arm posteriors per segment",
                       "Posterior mean of each promotion's response rate per context (segment, "
                       "or global) with its central 95% Beta credible interval.")
-    try:
+    with unless_missing(section):
         arms = gm.arm_posteriors(snapshot, run_date)
-    except MissingInput as exc:
-        section.missing.append(exc)
-        return section
-    shown = arms.groupby("context", sort=True, group_keys=False).head(top)
-    section.tables.append(Table(f"Best {top} arms per context by posterior mean "
-                                f"({arms['run_date'].iloc[0]}; the figure shows every arm)", shown))
-    section.figures.append(("bandit arm posteriors per context", plots.posterior_plot(arms)))
-    contexts = arms["context"].nunique()
-    if contexts > 12:
-        section.notes.append(f"The figure shows the first 12 of {contexts} contexts.")
+        shown = arms.groupby("context", sort=True, group_keys=False).head(top)
+        section.tables.append(Table(f"Best {top} arms per context by posterior mean "
+                                    f"({arms['run_date'].iloc[0]}; the figure shows every arm)", shown))
+        section.figures.append(("bandit arm posteriors per context", plots.posterior_plot(arms)))
+        contexts = arms["context"].nunique()
+        if contexts > 12:
+            section.notes.append(f"The figure shows the first 12 of {contexts} contexts.")
     return section
 
 
@@ -113,14 +110,11 @@ def loop_section(snapshot: Snapshot, run_date: dt.date) -> Section:
                       "Each policy chose promotions day after day on the simulated shop, which "
                       "answered with its true response probabilities; regret is the oracle's "
                       "expected reward minus the policy's.")
-    try:
+    with unless_missing(section):
         curves = gm.loop_curves(snapshot)
         summary = gm.loop_summary(snapshot)
-    except MissingInput as exc:
-        section.missing.append(exc)
-        return section
-    section.tables.append(Table("Whole loop per policy (lowest regret first)", summary))
-    section.figures.append(("cumulative reward and regret per policy", plots.loop_plot(curves)))
+        section.tables.append(Table("Whole loop per policy (lowest regret first)", summary))
+        section.figures.append(("cumulative reward and regret per policy", plots.loop_plot(curves)))
     return section
 
 
@@ -129,14 +123,11 @@ def ope_section(snapshot: Snapshot, run_date: dt.date) -> Section:
     section = Section("ope", "Off-policy evaluation",
                       "Estimated value (expected reward per impression) of each policy from "
                       "logged data, with 95% bootstrap confidence intervals.")
-    try:
+    with unless_missing(section):
         estimates = gm.ope_estimates(snapshot, run_date)
-    except MissingInput as exc:
-        section.missing.append(exc)
-        return section
-    section.tables.append(Table(f"Estimates ({estimates['run_date'].iloc[0]})", estimates))
-    section.figures.append(("off-policy estimates with confidence intervals",
-                            plots.ope_plot(estimates)))
+        section.tables.append(Table(f"Estimates ({estimates['run_date'].iloc[0]})", estimates))
+        section.figures.append(("off-policy estimates with confidence intervals",
+                                plots.ope_plot(estimates)))
     return section
 
 
@@ -144,15 +135,12 @@ def activity_section(snapshot: Snapshot, run_date: dt.date, days: int = 14) -> S
     """Events, users and sessions per day, and the shop and promotion funnels (notebooks)."""
     section = Section("activity", "Activity and funnels",
                       f"Clean events in the {days} days up to {run_date}.")
-    try:
+    with unless_missing(section):
         activity = ge.daily_activity(snapshot, run_date, days)
         funnel = ge.funnels(snapshot, run_date, days)
-    except MissingInput as exc:
-        section.missing.append(exc)
-        return section
-    section.tables += [Table("Activity per day", activity), Table("Funnels", funnel)]
-    section.figures += [("activity per day", plots.activity_plot(activity)),
-                        ("funnels", plots.funnel_plot(funnel))]
+        section.tables += [Table("Activity per day", activity), Table("Funnels", funnel)]
+        section.figures += [("activity per day", plots.activity_plot(activity)),
+                            ("funnels", plots.funnel_plot(funnel))]
     return section
 
 

@@ -203,14 +203,12 @@ def _write_days(spark: SparkSession, world: World, landing: Landing, events_df: 
         written = landing_io.write_event_lines(landing, lines_df)
     empties = landing_io.write_empty_files(landing, gen_dates, cfg.dirt.empty_files_per_day)
     with _timed("file inventory"):
-        # One small aggregate per file: its flags, line count and whether it needs byte patches.
+        # One small aggregate per file: its flags and line count.
         inventory = (lines_df.groupBy("arrival_date", "gen_date", "file_idx", "has_extra_field",
                                       "has_renamed_field")
-                     .agg(F.count("*").alias("lines"),
-                          F.max((F.col("defect") == "invalid_utf8").cast("int")).alias("has_bad_bytes"))
+                     .agg(F.count("*").alias("lines"))
                      .collect())
     file_rows = []
-    bad_files = []
     for r in inventory:
         rel = landing_io.event_file(r["arrival_date"], r["gen_date"], r["file_idx"])
         if r["has_extra_field"]:
@@ -218,12 +216,9 @@ def _write_days(spark: SparkSession, world: World, landing: Landing, events_df: 
                               r["gen_date"]))
         if r["has_renamed_field"]:
             file_rows.append(("renamed_field", None, rel, None, r["arrival_date"], "userId", r["gen_date"]))
-        if r["has_bad_bytes"]:
-            bad_files.append(rel)
     for rel in empties:
         day = dt.date.fromisoformat(rel.split("date=")[1][:10])
         file_rows.append(("empty_file", None, rel, None, day, None, day))
-    landing_io.patch_invalid_utf8(landing, bad_files)
 
     file_col = F.concat(F.lit("events/date="), F.col("arrival_date").cast("string"), F.lit("/part-"),
                         F.date_format("gen_date", "yyyyMMdd"), F.lit("-"),

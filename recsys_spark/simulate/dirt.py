@@ -14,9 +14,6 @@ from recsys_spark.simulate.settings import DirtRates
 
 DAY_MS = 86_400_000
 TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
-# A private-use character stands in for the invalid bytes until the files are patched (a JVM
-# string cannot hold invalid UTF-8).
-INVALID_UTF8_SENTINEL = "\ue000"
 INVALID_UTF8_BYTES = b"\xc3\x28\xff"
 UNKNOWN_EVENT_TYPES = ("page_ping", "wishlist_add", "hover", "scroll_depth")
 APP_VERSIONS = ("4.2.0", "4.3.1", "5.0.0-beta")
@@ -124,6 +121,21 @@ def with_files(dirty_df: DataFrame, rates: DirtRates, seed: int, files_per_day: 
                         hash_uniform(seed, file_key, "renamed_field") < rates.renamed_field_files))
 
 
+def _with_invalid_utf8(json: Column) -> Column:
+    """``json`` with INVALID_UTF8_BYTES at the start of its session_id value.
+
+    Spark strings are byte arrays: a binary cast to string keeps bytes that are not UTF-8, and
+    byte-wise concat and substring_index pass them on to the text writer, so the files get the bad
+    bytes directly (no driver pass that decompresses and recompresses every file afterwards).
+    """
+    marker = '"session_id":"'
+    bad = F.unhex(F.lit(INVALID_UTF8_BYTES.hex())).cast("string")
+    # to_json writes the key once; substring_index splits at its first and last occurrence.
+    return F.when(F.instr(json, marker) > 0,
+                  F.concat(F.substring_index(json, marker, 1), F.lit(marker), bad,
+                           F.substring_index(json, marker, -1))).otherwise(json)
+
+
 def with_lines(files_df: DataFrame) -> DataFrame:
     """Adds ``line`` (the text to write) and ``line_no`` (1-based position in its file)."""
     d = F.col("defect")
@@ -146,8 +158,7 @@ def with_lines(files_df: DataFrame) -> DataFrame:
                    F.regexp_replace(json, r'"price":[-0-9.E]+',
                                     F.concat(F.lit('"price":"'), F.col("detail"), F.lit('"'))))
             .when(d == "malformed", F.substring(json, 1, (F.length(json) / 2).cast("int")))
-            .when(d == "invalid_utf8",
-                  F.regexp_replace(json, '"session_id":"', F.lit('"session_id":"' + INVALID_UTF8_SENTINEL)))
+            .when(d == "invalid_utf8", _with_invalid_utf8(json))
             .otherwise(json))
     order = Window.partitionBy("arrival_date", "gen_date", "file_idx").orderBy(
         "event_ms", "event_id", "copy_no")

@@ -26,8 +26,13 @@ def item_id_col(idx: Column) -> Column:
 
 
 def hex_id(prefix: str, key: Column) -> Column:
-    """"prefix" + 16 lower-case hex digits of a 64-bit key (two's complement for negatives)."""
-    return F.concat(F.lit(prefix), F.lower(F.lpad(F.hex(key), 16, "0")))
+    """"prefix" + 16 lower-case hex digits of a 64-bit key (two's complement for negatives).
+
+    Java's %x prints a negative long as its two's complement. Not lower(hex(key)): Spark 4's
+    lower() first initialises ICU case tables, several CPU seconds once per JVM.
+    """
+    # when(): null for a null key (as before) and a nullable column, so file schemas stay the same.
+    return F.when(key.isNotNull(), F.format_string(f"{prefix}%016x", key))
 
 
 def visitor_rows(spark: SparkSession, world: World, day_indexes: Sequence[int]) -> DataFrame:
@@ -47,7 +52,10 @@ def visitor_rows(spark: SparkSession, world: World, day_indexes: Sequence[int]) 
     anon_rows_df = (anon_df.crossJoin(F.broadcast(days_df))
                     .select("kind", (F.lit(ANON_ID_BASE) + F.col("day") * ANON_PER_DAY_BASE
                                      + F.col("j")).alias("key"), "day"))
-    return rows_df.unionByName(anon_rows_df).repartition(parts, "key", "day")
+    # All days of a visitor in one partition, sorted by key: a visitor's rows then share an Arrow
+    # batch and the generator computes its taste-derived matrices once, not once per day.
+    return (rows_df.unionByName(anon_rows_df).repartition(parts, "key")
+            .sortWithinPartitions("key", "day"))
 
 
 def raw_behaviour(world: World, rows_df: DataFrame, plan: bool) -> DataFrame:

@@ -1,4 +1,4 @@
-"""Writing the landing folder: event files by arrival date, catalog snapshots, file patches.
+"""Writing the landing folder: event files by arrival date and catalog snapshots.
 
 Spark writes gzip text into a staging folder partitioned by (arrival date, generated day, file
 index), one file per partition; the driver then gives each file its final, deterministic name
@@ -20,7 +20,6 @@ import pyarrow.fs as pafs
 from pyspark.sql import DataFrame
 
 from recsys_spark.paths import has_scheme, normalize_root
-from recsys_spark.simulate.dirt import INVALID_UTF8_BYTES, INVALID_UTF8_SENTINEL
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +135,6 @@ def write_event_lines(landing: Landing, lines_df: DataFrame) -> list[str]:
         written.append(target)
     landing.delete(staging)
     return written
-
-
-def patch_invalid_utf8(landing: Landing, files: Iterable[str]) -> None:
-    """Replace the sentinel character with bytes that are not valid UTF-8, in place."""
-    sentinel = INVALID_UTF8_SENTINEL.encode("utf-8")
-    for rel in sorted(set(files)):
-        data = gzip.decompress(landing.read_bytes(rel))
-        landing.write_bytes(rel, gzip_bytes(data.replace(sentinel, INVALID_UTF8_BYTES)))
 
 
 def write_empty_files(landing: Landing, gen_dates: Sequence[dt.date], per_day: int) -> list[str]:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.stage
 RUN_DATE = dt.date(2026, 11, 28)
 COLD_USER = "u9999"         # in `users`, no events: gets popular items
 NDCG_MARGIN = 0.10          # ALS must beat popularity on NDCG@10 by at least this (absolute)
-ALS_CONFIG = AlsConfig(rank=8, max_iter=6, reg_param=0.1, alpha=10.0, num_user_blocks=2,
+ALS_CONFIG = AlsConfig(rank=8, max_iter=4, reg_param=0.1, alpha=10.0, num_user_blocks=2,
                        num_item_blocks=2, checkpoint_interval=2, window_days=60, holdout_days=7,
                        top_n=10, k=10, candidate_top_categories=2, candidate_items_per_category=10,
                        candidate_popular_items=15, cold_start="popular",

@@ -8,7 +8,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from recsys_spark.bandit.constraints import allocate_budget
+from recsys_spark.bandit.constraints import allocate_budget, visit_probabilities
 from recsys_spark.bandit.policies import select_slots, thompson_draw
 from recsys_spark.bandit.propensity import thompson_propensity
 from recsys_spark.bandit.settings import BanditConfig
@@ -40,6 +40,13 @@ from tests.bandit.data import (
 
 USERS = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"]
 PROMOS = ["p1", "p2", "p3", "p4", "p5", "p6"]
+
+
+# P(visit) of the users of _inputs, by hand: 4 observed days (Nov 15, 17, 18, 19), active days
+# u1 1, u2 3, u4 1, the others 0; population rate r = 5 / (7 * 4) = 5/28; k = 2 pseudo-days:
+# p = (days + 2 * 5/28) / (4 + 2) = (days + 5/14) / 6.
+P_VISIT = {"u1": 19 / 84, "u2": 47 / 84, "u4": 19 / 84, "u3": 5 / 84, "u5": 5 / 84, "u6": 5 / 84,
+           "u7": 5 / 84}
 
 
 def _t(d: int, h: int) -> dt.datetime:
@@ -75,6 +82,8 @@ def test_stage_output_holds_every_constraint_and_is_partition_independent(spark,
     ctx = RunContext(config, RUN_DATE, "bandit")
     report = run_stage(spark, store, ctx, run_bandit)
     assert set(report.quality.values()) == {"pass"}
+    # events on Nov 15, 17, 18, 19 lie in the 14-day visit window ending Nov 20
+    assert report.metrics["visit_observed_days"] == 4.0
 
     out_df = store.read("user_promotions")
     rows = out_df.collect()
@@ -96,8 +105,8 @@ def test_stage_output_holds_every_constraint_and_is_partition_independent(spark,
         assert all(0 < r["propensity"] <= 1 and not r["is_holdout"] for r in mine)
         if user == "u2":
             assert "p2" not in promos, "frequency cap: 3 impressions in 7 days"
-    spent_p3 = sum(r["expected_response"] for r in rows if r["promotion_id"] == "p3")
-    assert spent_p3 <= 1.0 + 1e-9, "budget of p3"
+    spent_p3 = sum(r["expected_response"] * P_VISIT[r["user_id"]] for r in rows if r["promotion_id"] == "p3")
+    assert spent_p3 <= 1.0 + 1e-9, "budget of p3 (expected redemptions = response x P(visit))"
     assert sum(r["is_holdout"] for r in rows) >= 1
 
     # The same seed on repartitioned inputs gives the same table.
@@ -107,7 +116,9 @@ def test_stage_output_holds_every_constraint_and_is_partition_independent(spark,
     bcfg = config.bandit
     arms_df = arm_statistics(events_df, scores_df, segments_df, RUN_DATE, bcfg)
     eligible_df = eligible_promotions(store.read("promotions").repartition(3), events_df, RUN_DATE)
-    cands_df = build_candidates(scores_df, segments_df, arms_df, eligible_df, events_df, RUN_DATE, bcfg)
+    visits_df = visit_probabilities(scores_df, events_df, 4, bcfg)
+    cands_df = build_candidates(scores_df, segments_df, arms_df, eligible_df, events_df, visits_df,
+                                RUN_DATE, bcfg)
     again_df = choose_promotions(spark, cands_df, scores_df, bcfg, "thompson", ctx.seed("draws"),
                                  config.run.seed, RUN_DATE)
     cols = ["user_id", "rank", "promotion_id", "policy", "score", "expected_response", "propensity",
@@ -129,11 +140,28 @@ def test_budget_allocation_falls_back_to_next_candidate(spark):
         ("ub", "p1", "t1", 0.8, 0.8, 0.6, 1.0), ("ub", "p2", "t2", 0.4, 0.4, 0.1, 10.0),
         ("uc", "p1", "t1", 0.7, 0.7, 0.3, 1.0), ("uc", "p2", "t2", 0.3, 0.3, 0.1, 10.0),
     ], "user_id string, promotion_id string, promo_type string, score double, type_score double, "
-       "expected_response double, remaining_budget double")
+       "expected_redemptions double, remaining_budget double")
     out = {(r["user_id"], r["promotion_id"]): r["status"] for r in allocate_budget(df, config).collect()}
     assert out == {("ua", "p1"): "assigned", ("ua", "p2"): "open",
                    ("ub", "p1"): "rejected", ("ub", "p2"): "assigned",
                    ("uc", "p1"): "rejected", ("uc", "p2"): "assigned"}
+
+
+@pytest.mark.unit
+def test_visit_probabilities_by_hand(spark):
+    # 4 observed days; a active on 2 of them, b on 4, c never (no events), d not scored.
+    # r = (2 + 4 + 0) / 3 / 4 = 0.5; k = 2: p = (days + 1) / 6.
+    users_df = spark.createDataFrame([("a",), ("b",), ("c",), ("a",)], "user_id string")
+    events_df = spark.createDataFrame(
+        [("a", dt.date(2026, 11, d)) for d in (1, 1, 3)] + [("b", dt.date(2026, 11, d)) for d in (1, 2, 3, 4)]
+        + [("d", dt.date(2026, 11, 2)), (None, dt.date(2026, 11, 2))], "user_id string, event_date date")
+    config = BanditConfig(visit_window_days=14, visit_prior_days=2.0)
+    got = {r["user_id"]: r["p_visit"] for r in visit_probabilities(users_df, events_df, 4, config).collect()}
+    assert got == pytest.approx({"a": 3 / 6, "b": 5 / 6, "c": 1 / 6})
+    # Discount off, or no history at all: everyone counts as visiting.
+    for days, cfg in ((4, BanditConfig(visit_window_days=0)), (0, config)):
+        rows = visit_probabilities(users_df, events_df, days, cfg).collect()
+        assert {r["user_id"]: r["p_visit"] for r in rows} == {"a": 1.0, "b": 1.0, "c": 1.0}
 
 
 @pytest.mark.unit
