@@ -49,12 +49,13 @@ def make_inputs(spark, store, users: int, promotions: int, impressions: int) -> 
     users_df = spark.range(users).select(F.format_string("u%07d", "id").alias("user_id"), "id")
     store.write(users_df.select("user_id", F.format_string("s%d", F.col("id") % 8).alias("segment_id"),
                                 F.lit("x").alias("rfm_segment"), F.lit("b").alias("run_id"),
-                                F.lit(RUN_DATE).alias("run_date")), "user_segments", "overwrite", commit)
+                                F.lit(RUN_DATE).alias("run_date")), "user_segments", "overwrite", commit,
+                partition_by=["run_date"])
     scores_df = users_df.crossJoin(spark.range(promotions).withColumnRenamed("id", "pid")).select(
         "user_id", F.format_string("p%03d", "pid").alias("promotion_id"),
         (F.lit(0.02) + F.lit(0.1) * F.rand(1)).alias("p_response"), F.lit("m").alias("model_run_id"),
         F.lit("b").alias("run_id"), F.lit(RUN_DATE).alias("run_date"))
-    store.write(scores_df, "promotion_scores", "overwrite", commit)
+    store.write(scores_df, "promotion_scores", "overwrite", commit, partition_by=["run_date"])
     ev_df = spark.range(impressions).select(
         F.format_string("e%012d", "id").alias("event_id"),
         (F.lit(int(dt.datetime(2026, 11, 6, tzinfo=dt.timezone.utc).timestamp())) + F.col("id") % (14 * 86400)
