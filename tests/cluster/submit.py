@@ -18,9 +18,9 @@ def build_py_files(target: Path) -> Path:
 def start_cluster_run(root: Path, background_run):
     """Start master + worker on 127.0.0.1 and spark-submit jobs/run_pipeline.py to them.
 
-    Returns a BackgroundRun whose cleanup stops the cluster (also when the run fails).
+    ``root`` exists (claimed by tests/background.py). Returns a BackgroundRun whose cleanup stops
+    the cluster as soon as the run ends (also when it fails).
     """
-    root.mkdir(parents=True)
     stack = contextlib.ExitStack()
     master_url = stack.enter_context(standalone_cluster(root / "cluster"))
     try:
