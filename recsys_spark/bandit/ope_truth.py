@@ -25,12 +25,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from recsys_spark.simulate.landing import Landing
-from recsys_spark.simulate.truth import TRUTH_DIR, read_truth
+from recsys_spark.simulate.truth import has_truth, read_truth
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +37,7 @@ TRUE_COLUMN = {"promo_redeem": "p_redeem", "promo_click": "p_click"}
 
 def has_response_truth(root: str) -> bool:
     """Whether ``root`` is a landing folder with the simulator's true response probabilities."""
-    try:
-        landing = Landing.open(root)
-        info = landing.fs.get_file_info(landing.path(f"{TRUTH_DIR}/response"))
-    except (OSError, ValueError):
-        return False
-    return info.type == pafs.FileType.Directory
+    return has_truth(root, "response")
 
 
 def find_truth_root(source: str, path: str | None, landing_root: str | None) -> str | None:

@@ -21,6 +21,7 @@ from recsys_spark.response.scoring import (
     user_categories,
 )
 from recsys_spark.response.settings import ResponseConfig
+from recsys_spark.response.truth_metrics import truth_metric_rows
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.stage_runner import write_model_metrics, write_run_partition
 from recsys_spark.tables import TableStore
@@ -176,6 +177,11 @@ def run_response(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
                             ctx.run_id, ctx.run_id)
     written = write_run_partition(store, ctx, scores_df, SCORES_TABLE)
     report.outputs[SCORES_TABLE] = written.version
+    # Simulated data: the written scores against the true probabilities (evaluation only).
+    written_df = store.read(SCORES_TABLE, version=written.version,
+                            partition_filters=[("run_date", "=", run_date)])
+    metric_rows += truth_metric_rows(spark, ctx.config.landing.root, written_df, cfg.label_events,
+                                     MODEL_NAME)
     if cfg.write_training_set:
         ts_written = write_run_partition(store, ctx, _training_set_rows(training_df, spec, ctx),
                                          TRAINING_SET_TABLE)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 
 from recsys_spark.errors import RecsysError
@@ -47,3 +48,13 @@ def read_world(landing_root: str) -> dict[str, Any]:
 def read_truth(spark: SparkSession, landing_root: str, name: str) -> DataFrame:
     """One Parquet ground-truth dataset: users, response, oracle, defects or true_events."""
     return spark.read.parquet(truth_uri(landing_root, name))
+
+
+def has_truth(landing_root: str, name: str) -> bool:
+    """Whether ``landing_root`` is a landing folder holding the ground-truth folder ``name``."""
+    try:
+        landing = Landing.open(landing_root)
+        info = landing.fs.get_file_info(landing.path(f"{TRUTH_DIR}/{name}"))
+    except (OSError, ValueError):
+        return False
+    return info.type == pafs.FileType.Directory

@@ -114,29 +114,26 @@ def test_every_day_matches_the_ground_truth_and_the_sums_add_up(loop_run):
 
 
 def test_policy_comparison(loop_run):
-    """What holds in this world, not what the issue hoped for (docs/simulate_loop.md).
+    """What holds in this world, not all the issue hoped for (docs/simulate_loop.md).
 
-    Observed before the budget counted P(visit) (seed 20261123, tiny, warm-up = the tiny
-    pipeline's 4 days, N=2; cumulative regret / cumulative oracle reward): thompson 50.0%,
-    greedy 49.4%, random 49.0%; with P(visit): N=2 (this test) thompson 45.0%, greedy 45.6%,
-    random 43.0%; N=5: 51.5%, 50.9%, 50.6% (ucb1 49.2%).
-    Thompson does NOT beat greedy or random here: the one clearly best promotion (p0001, true
-    mean P(redeem) 0.32 vs 0.07-0.15) spends its 100-redemption budget during the uniform
-    warm-up, the rest lie within 0.07-0.11 of each other, and the response model's prior is
-    unbiased per promotion, so exploration has little to find in a few days. The issue's claim
-    (Thompson < greedy, random) is therefore not asserted.
+    Observed (seed 20261123, tiny, warm-up = the tiny pipeline's 7 days, N=2; cumulative regret /
+    cumulative oracle reward): greedy 51.9%, thompson 53.0%, random 55.9%. The learned policies
+    beat random; Thompson does NOT beat greedy: the one clearly best promotion (p0001, true mean
+    P(redeem) 0.32 vs 0.07-0.15) spends its 100-redemption budget during the uniform warm-up,
+    the rest lie within 0.07-0.11 of each other, and the response model's prior is unbiased per
+    promotion, so exploration has little to find in two days. (With a 4-day warm-up: thompson
+    45.0%, greedy 45.6%, random 43.0%.) The claim Thompson < greedy is therefore not asserted.
     """
     _, _, results_df, _ = loop_run
     last = results_df.groupby("policy").last()
     oracle = results_df.groupby("policy")["oracle_reward"].sum()
     share = last["cumulative_regret"] / oracle
     # Every policy leaves a large regret against the rule-free oracle (budgets, caps, one per
-    # type, targeting, holdout are not in the oracle): observed 43.0-45.6%.
-    assert share.between(0.40, 0.60).all(), share.to_dict()
-    # The learned policies are not worse than random by more than 3% of the oracle reward
-    # (observed with the P(visit) budget, N=2: thompson +2.1%, greedy +2.7%).
+    # type, targeting, holdout are not in the oracle): observed 51.9-55.9%.
+    assert share.between(0.45, 0.65).all(), share.to_dict()
+    # Learning from the warm-up's feedback pays: both learned policies beat random.
     for policy in ("thompson", "greedy"):
-        assert share[policy] <= share["random"] + 0.03, share.to_dict()
+        assert share[policy] < share["random"], share.to_dict()
 
 
 def test_copies_are_independent_and_invisible_to_recsys_tables(loop_run, spark):
