@@ -2,14 +2,16 @@
 
 Scoring the whole catalog for every user (``recommendForAllUsers``) is users x items dot
 products; here only candidates are scored: items of the user's top categories (capped to the
-most popular per category) plus globally popular items. Dot products are Spark built-ins
-(``zip_with`` + ``aggregate`` over the factor arrays), so no Python runs per row.
+most popular per category) plus globally popular items, in numpy over a small candidate pool
+(als/candidate_scoring.py). Category affinity (a few dot products per user) uses Spark
+built-ins (``zip_with`` + ``aggregate``).
 """
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from recsys_spark.als.candidate_scoring import SCORED_SCHEMA, collect_pool, top_n_scorer
 from recsys_spark.als.settings import AlsConfig
 
 SOURCE_ALS = "als"
@@ -101,17 +103,6 @@ def filter_purchased(pairs_df: DataFrame, purchased_df: DataFrame | None) -> Dat
     return pairs_df.join(purchased_df, on=["user_id", "item_id"], how="left_anti")
 
 
-def score_candidates(candidates_df: DataFrame, user_factors_df: DataFrame,
-                     item_factors_df: DataFrame) -> DataFrame:
-    """DataFrame[user_id, item_id, score] = user factor . item factor, for candidates with both."""
-    return (candidates_df
-            .join(user_factors_df.select("user_id", F.col("features").alias("uf")), on="user_id",
-                  how="inner")
-            .join(item_factors_df.select("item_id", F.col("features").alias("vf")), on="item_id",
-                  how="inner")
-            .select("user_id", "item_id", dot(F.col("uf"), F.col("vf")).alias("score")))
-
-
 def top_n(scored_df: DataFrame, n: int, source: str) -> DataFrame:
     """Best ``n`` per user by score (ties by item_id), as recommendation rows."""
     order = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("item_id"))
@@ -124,11 +115,31 @@ def recommend_warm(users_df: DataFrame, ratings_df: DataFrame, item_cat_df: Data
                    popularity_df: DataFrame, purchased_df: DataFrame | None,
                    user_factors_df: DataFrame, item_factors_df: DataFrame,
                    config: AlsConfig) -> DataFrame:
-    """ALS top-N over candidates for ``users_df`` (those without factors get nothing here)."""
-    candidates_df = (build_candidates(users_df, ratings_df, item_cat_df, popularity_df, config)
-                     .transform(filter_purchased, purchased_df))
-    scored_df = score_candidates(candidates_df, user_factors_df, item_factors_df)
-    return top_n(scored_df, config.top_n, SOURCE_ALS)
+    """ALS top-N over the candidates of :func:`build_candidates` minus purchases, for
+    ``users_df`` (those without factors get nothing here).
+
+    The (user, item) candidate pairs are not materialised: each user row carries its top
+    categories and purchases and is scored in numpy against the small candidate pool
+    (als/candidate_scoring.py explains why and what bounds the pool).
+    """
+    pool = collect_pool(category_items(item_cat_df, popularity_df, config),
+                        top_popular(popularity_df, config.candidate_popular_items), item_factors_df)
+    no_items = F.array().cast("array<string>")
+    cats_df = (user_top_categories(ratings_df, item_cat_df, config)
+               .groupBy("user_id").agg(F.collect_list("category").alias("cats")))
+    rows_df = (users_df.select("user_id")
+               .join(user_factors_df.select("user_id", F.col("features").alias("uf")),
+                     on="user_id", how="inner")
+               .join(cats_df, on="user_id", how="left"))
+    if purchased_df is not None:
+        bought_df = purchased_df.groupBy("user_id").agg(F.collect_set("item_id").alias("bought"))
+        rows_df = rows_df.join(bought_df, on="user_id", how="left")
+    else:
+        rows_df = rows_df.withColumn("bought", no_items)
+    rows_df = rows_df.select("user_id", "uf", F.coalesce("cats", no_items).alias("cats"),
+                             F.coalesce("bought", no_items).alias("bought"))
+    return (rows_df.mapInPandas(top_n_scorer(pool, config.top_n), SCORED_SCHEMA)
+            .withColumn("source", F.lit(SOURCE_ALS)))
 
 
 def segment_popularity(ratings_df: DataFrame, segments_df: DataFrame) -> DataFrame:

@@ -128,6 +128,27 @@ def test_recommend_warm_scores_only_candidates_and_excludes_purchases(spark):
         ["i3", "i5"]
 
 
+def test_recommend_warm_breaks_score_ties_by_item_id_and_skips_users_without_factors(spark):
+    config = AlsConfig(top_n=3, candidate_top_categories=1, candidate_items_per_category=3,
+                       candidate_popular_items=1)
+    ratings = spark.createDataFrame([("u1", "ib", 1.0), ("u1", "ia", 1.0), ("u2", "ic", 1.0),
+                                     ("u3", "ia", 1.0)],
+                                    "user_id string, item_id string, rating double")
+    item_cat = spark.createDataFrame([("ia", "a.x"), ("ib", "a.x"), ("ic", "a.x")],
+                                     "item_id string, category string")
+    users = spark.createDataFrame([("u1",), ("u3",)], "user_id string")
+    user_f = _factors(spark, [("u1", [1.0, 0.0])]).withColumnRenamed("id", "user_id")
+    # ib and ic tie with ia at 0.5 for u1: item_id decides. u3 has no factors: nothing here.
+    item_f = _factors(spark, [("ia", [0.5, 0.1]), ("ib", [0.5, 0.9]), ("ic", [0.5, -3.0])]
+                      ).withColumnRenamed("id", "item_id")
+    got = rc.recommend_warm(users, ratings, item_cat, rc.item_popularity(ratings), None, user_f,
+                            item_f, config)
+    expected = spark.createDataFrame(
+        [("u1", 1, "ia", 0.5, "als"), ("u1", 2, "ib", 0.5, "als"), ("u1", 3, "ic", 0.5, "als")],
+        "user_id string, rank int, item_id string, score double, source string")
+    assert_approx_df_equality(got, expected, 1e-6, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_cold_start_uses_segment_then_popular_and_marks_source(spark):
     ratings = spark.createDataFrame(
         [("w1", "i1", 1.0), ("w2", "i1", 1.0), ("w3", "i1", 1.0), ("w1", "i2", 1.0),
