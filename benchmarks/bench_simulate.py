@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import resource
 import shutil
@@ -34,6 +35,9 @@ def main() -> None:
     parser.add_argument("--n-users", type=int, default=None, help="override the preset's users")
     parser.add_argument("--keep", action="store_true", help="keep the landing folder")
     args = parser.parse_args()
+    # The simulator logs each step's seconds at INFO: the per-step breakdown of the figure.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("recsys_spark.simulate").setLevel(logging.INFO)
     scratch = tempfile.mkdtemp(prefix="bench-simulate-")
     spark = build_spark_session(SparkConfig(master=f"local[{args.cores}]",
                                             shuffle_partitions=max(2, args.cores * 2),

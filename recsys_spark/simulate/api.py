@@ -191,13 +191,17 @@ def _write_days(spark: SparkSession, world: World, landing: Landing, events_df: 
     cfg, seed = world.config, world.seed
     start = world.start_date
     gen_dates = [start + dt.timedelta(days=d) for d in day_indexes]
+    # Both caches live on disk: they grow with the data, and cached in memory they held the
+    # storage share execution needed (at 10M events, 3 GB driver, the line-numbering window ran
+    # out of memory while lines_df was being cached). Re-reading them from local disk is cheap.
     with _timed("generate events"):
         plan_df = (dirt.with_defect_plan(events_df, cfg.dirt, seed)
                    .withColumn("gen_date", F.date_add(F.lit(start), F.col("gen_day")))
-                   .persist(StorageLevel.MEMORY_AND_DISK))
+                   .persist(StorageLevel.DISK_ONLY))
         plan_df.count()
     lines_df = dirt.with_lines(dirt.with_files(dirt.with_dirty_fields(plan_df), cfg.dirt, seed,
-                                               cfg.files_per_day)).persist(StorageLevel.MEMORY_AND_DISK)
+                                               cfg.files_per_day),
+                               cfg.generation_partitions).persist(StorageLevel.DISK_ONLY)
     landing_io.remove_generated_days(landing, gen_dates)
     with _timed("event files"):
         written = landing_io.write_event_lines(landing, lines_df)

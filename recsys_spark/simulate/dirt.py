@@ -136,8 +136,13 @@ def _with_invalid_utf8(json: Column) -> Column:
                            F.substring_index(json, marker, -1))).otherwise(json)
 
 
-def with_lines(files_df: DataFrame) -> DataFrame:
-    """Adds ``line`` (the text to write) and ``line_no`` (1-based position in its file)."""
+def with_lines(files_df: DataFrame, partitions: int) -> DataFrame:
+    """Adds ``line`` (the text to write) and ``line_no`` (1-based position in its file).
+
+    ``partitions``: of the shuffle by file. It grows with the data (the caller passes the
+    preset's generation_partitions) rather than following the session's shuffle partitions, so
+    a task's share of the lines stays about the same from tiny to a cluster-sized preset.
+    """
     d = F.col("defect")
     fields = []
     for name in JSON_FIELDS:
@@ -163,5 +168,6 @@ def with_lines(files_df: DataFrame) -> DataFrame:
     order = Window.partitionBy("arrival_date", "gen_date", "file_idx").orderBy(
         "event_ms", "event_id", "copy_no")
     # Hash-partition by file first: the window and the writer then share one shuffle.
-    return (files_df.repartition("arrival_date", "gen_date", "file_idx").withColumn("line", line)
+    return (files_df.repartition(partitions, "arrival_date", "gen_date", "file_idx")
+            .withColumn("line", line)
             .withColumn("line_no", F.row_number().over(order)))
