@@ -51,9 +51,13 @@ def conform(df: DataFrame, schema: StructType) -> DataFrame:
 def arm_statistics(events_df: DataFrame, scores_df: DataFrame, segments_df: DataFrame | None,
                    run_date: dt.date, config: BanditConfig) -> DataFrame:
     """Posteriors per (context, promotion) (see priors.py) with the window columns."""
-    counts_df = context_counts(rewarded_impressions(events_df, run_date, config), segments_df)
+    # Both inputs are small (contexts x promotions) but cost a pass over all scores / impressions;
+    # posteriors() reads them several times (self-joins), so they are materialized once here.
+    counts_df = context_counts(rewarded_impressions(events_df, run_date, config),
+                               segments_df).localCheckpoint(eager=True)
+    means_df = context_means(scores_df, segments_df).localCheckpoint(eager=True)
     start, end = window_bounds(run_date, config)
-    return (posteriors(context_means(scores_df, segments_df), counts_df, config)
+    return (posteriors(means_df, counts_df, config)
             .withColumn("window_start", F.lit(start)).withColumn("window_end", F.lit(end)))
 
 
