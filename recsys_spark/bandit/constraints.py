@@ -118,6 +118,7 @@ def allocate_budget(candidates_df: DataFrame, config: BanditConfig) -> DataFrame
     Returns:
         The input with ``status`` in {assigned, rejected, open}: assigned = given to the user,
         rejected = lost to a capped budget, open = never needed (the user's slots were filled).
+        At most ``config.allocation_rounds`` rounds; fewer when a round rejects nothing.
     """
     user_w = Window.partitionBy("user_id")
     user_type_w = Window.partitionBy("user_id", "promo_type")
@@ -127,6 +128,7 @@ def allocate_budget(candidates_df: DataFrame, config: BanditConfig) -> DataFrame
         F.col("score").desc(), F.xxhash64("user_id"), F.col("user_id")).rowsBetween(
         Window.unboundedPreceding, Window.currentRow)
     df = candidates_df.withColumn("status", F.lit(OPEN))
+    rejected = 0
     for _ in range(config.allocation_rounds):
         is_assigned = (F.col("status") == ASSIGNED).cast("int")
         df = df.withColumn("_taken_slots", F.sum(is_assigned).over(user_w))
@@ -159,4 +161,10 @@ def allocate_budget(candidates_df: DataFrame, config: BanditConfig) -> DataFrame
               .drop("_taken_slots", "_type_taken", "_type_ok", "_proposed", "_used", "_cum"))
         # Cut the lineage each round: the plan would otherwise grow with every round.
         df = df.localCheckpoint(eager=True)
+        # Users propose for all their free slots each round, so a round without a rejection
+        # leaves nobody a reason to propose again: the remaining rounds would change nothing.
+        now_rejected = df.filter(F.col("status") == REJECTED).count()
+        if now_rejected == rejected:
+            break
+        rejected = now_rejected
     return df
