@@ -4,6 +4,15 @@ Prior mean: the response model. For a context (segment, or 'global' = all scored
 prior mean is the mean predicted response ``m_c`` of its users for that promotion, so a new
 promotion starts from what the response model expects, not from Beta(1, 1).
 
+Calibration to the reward: the model may predict another event than the bandit rewards (by
+default it learns P(click or redeem), the bandit counts redemptions, about a third as frequent
+on the simulated shop), so its level is put on the reward's scale first: every ``m_c`` is
+multiplied by ``k = (R + c) / (E + c)``, with R the decayed rewards and E the rewards the model's
+global means predict for the same impressions (sum of impressions x m_g), over every promotion
+with data; ``c = prior_strength x mean m_g`` shrinks k toward 1 when there is little data. k keeps
+the model's contrasts between promotions and segments; it only fixes the level, which matters
+for promotions with few impressions (without it a new promotion started ~3x too optimistic).
+
 Shrinkage user -> segment -> global:
 * global arm: ``Beta(s * m_g + R_g, s * (1 - m_g) + N_g - R_g)`` with posterior mean ``mu_g``;
 * segment arm: its prior mean is the response model's segment level re-calibrated by what the
@@ -81,29 +90,54 @@ def prior_strengths(arms_df: DataFrame, config: BanditConfig) -> DataFrame:
             .select("promotion_id", F.round(fitted, 9).alias("prior_strength")))
 
 
-def posteriors(means_df: DataFrame, counts_df: DataFrame, config: BanditConfig) -> DataFrame:
+def prior_calibration(means_df: DataFrame, counts_df: DataFrame, config: BanditConfig) -> float:
+    """k, the factor that puts the response model's means on the reward's scale (module doc).
+
+    Args:
+        means_df: from :func:`context_means`; counts_df: from arm_stats.context_counts.
+
+    Returns:
+        k > 0, rounded to 1e-9 (1.0 when no promotion has scores).
+    """
+    row = (means_df.filter(F.col("context") == GLOBAL_CONTEXT)
+           .join(counts_df.filter(F.col("context") == GLOBAL_CONTEXT), on=["context", "promotion_id"],
+                 how="left")
+           .agg(F.sum("rewards").alias("rewards"),
+                F.sum(F.col("impressions") * F.col("segment_mean_p")).alias("expected"),
+                F.avg("segment_mean_p").alias("mean_p")).first())
+    pseudo = float(config.prior_strength) * float(row["mean_p"] or 0.0)
+    expected = float(row["expected"] or 0.0) + pseudo
+    if expected <= 0.0:
+        return 1.0
+    return round((float(row["rewards"] or 0.0) + pseudo) / expected, 9)
+
+
+def posteriors(means_df: DataFrame, counts_df: DataFrame, config: BanditConfig,
+               calibration: float = 1.0) -> DataFrame:
     """Beta posteriors per (context, promotion) for every context with scored users.
 
     Args:
         means_df: from :func:`context_means`.
         counts_df: from arm_stats.context_counts (arms without impressions may be absent).
+        calibration: k from :func:`prior_calibration` (1.0: the model's means as they are).
 
     Returns:
         context, promotion_id, impressions, rewards, raw_impressions, raw_rewards, prior_mean,
         prior_strength, alpha, beta, posterior_mean, segment_mean_p, n_users.
     """
-    arms_df = (means_df.join(counts_df, on=["context", "promotion_id"], how="left")
-               .fillna(0, subset=["impressions", "rewards", "raw_impressions", "raw_rewards"]))
-    arms_df = arms_df.join(prior_strengths(arms_df, config), on="promotion_id", how="left")
     clip = lambda c: F.least(F.greatest(c, F.lit(_EPS)), F.lit(1 - _EPS))  # noqa: E731
+    arms_df = (means_df.join(counts_df, on=["context", "promotion_id"], how="left")
+               .fillna(0, subset=["impressions", "rewards", "raw_impressions", "raw_rewards"])
+               .withColumn("_m", clip(F.col("segment_mean_p") * F.lit(float(calibration)))))
+    # The strength fit compares observed rates with the (calibrated) model means.
+    arms_df = arms_df.join(prior_strengths(arms_df.withColumn("segment_mean_p", F.col("_m")), config),
+                           on="promotion_id", how="left")
     s = F.col("prior_strength")
     global_df = (arms_df.filter(F.col("context") == GLOBAL_CONTEXT)
-                 .select("promotion_id",
-                         clip(F.col("segment_mean_p")).alias("_m_g"),
-                         ((clip(F.col("segment_mean_p")) * s + F.col("rewards"))
-                          / (s + F.col("impressions"))).alias("_mu_g")))
-    prior_mean = (F.when(F.col("context") == GLOBAL_CONTEXT, clip(F.col("segment_mean_p")))
-                  .otherwise(clip(F.col("segment_mean_p") * F.col("_mu_g") / F.col("_m_g"))))
+                 .select("promotion_id", F.col("_m").alias("_m_g"),
+                         ((F.col("_m") * s + F.col("rewards")) / (s + F.col("impressions"))).alias("_mu_g")))
+    prior_mean = (F.when(F.col("context") == GLOBAL_CONTEXT, F.col("_m"))
+                  .otherwise(clip(F.col("_m") * F.col("_mu_g") / F.col("_m_g"))))
     out_df = (arms_df.join(global_df, on="promotion_id", how="left")
               .withColumn("prior_mean", F.round(prior_mean, 12))
               .withColumn("alpha", F.col("prior_mean") * s + F.col("rewards"))

@@ -26,7 +26,7 @@ from recsys_spark.bandit.constraints import (
     visit_probabilities,
 )
 from recsys_spark.bandit.policies import with_lift, with_policy_scores
-from recsys_spark.bandit.priors import context_means, posteriors
+from recsys_spark.bandit.priors import context_means, posteriors, prior_calibration
 from recsys_spark.bandit.propensity import with_propensity
 from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.errors import UnknownTableError
@@ -49,16 +49,18 @@ def conform(df: DataFrame, schema: StructType) -> DataFrame:
 
 
 def arm_statistics(events_df: DataFrame, scores_df: DataFrame, segments_df: DataFrame | None,
-                   run_date: dt.date, config: BanditConfig) -> DataFrame:
-    """Posteriors per (context, promotion) (see priors.py) with the window columns."""
+                   run_date: dt.date, config: BanditConfig) -> tuple[DataFrame, float]:
+    """Posteriors per (context, promotion) (see priors.py) with the window columns, and the
+    calibration k applied to the response model's means."""
     # Both inputs are small (contexts x promotions) but cost a pass over all scores / impressions;
     # posteriors() reads them several times (self-joins), so they are materialized once here.
     counts_df = context_counts(rewarded_impressions(events_df, run_date, config),
                                segments_df).localCheckpoint(eager=True)
     means_df = context_means(scores_df, segments_df).localCheckpoint(eager=True)
     start, end = window_bounds(run_date, config)
-    return (posteriors(means_df, counts_df, config)
-            .withColumn("window_start", F.lit(start)).withColumn("window_end", F.lit(end)))
+    calibration = prior_calibration(means_df, counts_df, config)
+    return (posteriors(means_df, counts_df, config, calibration)
+            .withColumn("window_start", F.lit(start)).withColumn("window_end", F.lit(end))), calibration
 
 
 def build_candidates(scores_df: DataFrame, segments_df: DataFrame | None, arms_df: DataFrame,
@@ -235,8 +237,9 @@ def run_bandit(spark: SparkSession, store: TableStore, ctx: RunContext,
     scores_df = scores_df.select("user_id", "promotion_id", "p_response").filter(
         F.col("p_response").isNotNull())
 
-    arms_df = arm_statistics(events_df, scores_df, segments_df, ctx.run_date, config).localCheckpoint(
-        eager=True)
+    arms_df, calibration = arm_statistics(events_df, scores_df, segments_df, ctx.run_date, config)
+    arms_df = arms_df.localCheckpoint(eager=True)
+    report.metrics["prior_calibration"] = calibration
     arm_result = write_run_partition(store, ctx, conform(arms_df.withColumns({
         "run_id": F.lit(ctx.run_id), "run_date": F.lit(ctx.run_date)}), BANDIT_ARM_STATS),
         ARM_STATS_TABLE)

@@ -22,7 +22,8 @@ BANDIT_ARM_STATS = StructType([
     col("rewards", DoubleType(), "time-decayed attributed rewards in the window"),
     col("raw_impressions", LongType(), "impressions in the window (undecayed)"),
     col("raw_rewards", LongType(), "rewarded impressions in the window (undecayed)"),
-    col("prior_mean", DoubleType(), "empirical-Bayes prior mean (response model, shrunk to global)"),
+    col("prior_mean", DoubleType(), "empirical-Bayes prior mean: the response model's mean put on "
+        "the reward's scale (bandit/priors.py); a segment's re-calibrated by the global arm"),
     col("prior_strength", DoubleType(), "prior pseudo-count alpha0 + beta0"),
     col("alpha", DoubleType(), "posterior alpha = prior_mean * prior_strength + rewards"),
     col("beta", DoubleType(), "posterior beta = (1 - prior_mean) * prior_strength + impressions - rewards"),

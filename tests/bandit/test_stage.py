@@ -114,7 +114,7 @@ def test_stage_output_holds_every_constraint_and_is_partition_independent(spark,
     scores_df = store.read("promotion_scores").select("user_id", "promotion_id", "p_response").repartition(4)
     segments_df = store.read("user_segments").select("user_id", "segment_id").repartition(3)
     bcfg = config.bandit
-    arms_df = arm_statistics(events_df, scores_df, segments_df, RUN_DATE, bcfg)
+    arms_df, _ = arm_statistics(events_df, scores_df, segments_df, RUN_DATE, bcfg)
     eligible_df = eligible_promotions(store.read("promotions").repartition(3), events_df, RUN_DATE)
     visits_df = visit_probabilities(scores_df, events_df, 4, bcfg)
     cands_df = build_candidates(scores_df, segments_df, arms_df, eligible_df, events_df, visits_df,
