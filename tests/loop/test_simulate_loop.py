@@ -117,7 +117,8 @@ def test_policy_comparison(loop_run):
     """What holds in this world, not all the issue hoped for (docs/simulate_loop.md).
 
     Observed (seed 20261123, tiny, warm-up = the tiny pipeline's 7 days, N=2; cumulative regret /
-    cumulative oracle reward): greedy 51.9%, thompson 53.0%, random 55.9%. The learned policies
+    cumulative oracle reward): greedy 51.8%, thompson 53.3%, random 55.9% (with the priors put on
+    the reward's scale; 51.9 / 53.0 / 55.9% before). The learned policies
     beat random; Thompson does NOT beat greedy: the one clearly best promotion (p0001, true mean
     P(redeem) 0.32 vs 0.07-0.15) spends its 100-redemption budget during the uniform warm-up,
     the rest lie within 0.07-0.11 of each other, and the response model's prior is unbiased per
@@ -129,7 +130,7 @@ def test_policy_comparison(loop_run):
     oracle = results_df.groupby("policy")["oracle_reward"].sum()
     share = last["cumulative_regret"] / oracle
     # Every policy leaves a large regret against the rule-free oracle (budgets, caps, one per
-    # type, targeting, holdout are not in the oracle): observed 51.9-55.9%.
+    # type, targeting, holdout are not in the oracle): observed 51.8-55.9%.
     assert share.between(0.45, 0.65).all(), share.to_dict()
     # Learning from the warm-up's feedback pays: both learned policies beat random.
     for policy in ("thompson", "greedy"):
