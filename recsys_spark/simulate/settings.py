@@ -82,6 +82,13 @@ class SimulatorConfig:
     views_per_session: float = 5.0
     anonymous_session_share: float = 0.15  # anonymous sessions relative to logged-in ones
     promo_slots: int = 3               # promotions shown per visiting user per day
+    # Hidden appeal per promotion (its creative, its wording): a logit offset ~ N(0, sd) of its
+    # true response that none of its catalog attributes reveal. 0 = attributes tell everything.
+    promo_appeal_sd: float = 0.0
+    # Promotions beyond the always-on half launch on a day drawn uniformly from
+    # [launch_start_day, launch_start_day + launch_span_days) (day 0 = start_date) and run 3-14 days.
+    launch_start_day: int = -10
+    launch_span_days: int = 20
     late_signup_share: float = 0.1     # users who sign up during the simulated days
     delayed_redeem_share: float = 0.3  # redemptions that arrive 1-3 days after the impression
     files_per_day: int = 4             # event files written per generated day and arrival date
@@ -102,6 +109,10 @@ class SimulatorConfig:
         for name in ("sessions_per_user_day", "views_per_session", "taste_strength"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
+        if self.promo_appeal_sd < 0:
+            raise ValueError(f"promo_appeal_sd: must be >= 0, got {self.promo_appeal_sd}")
+        if self.launch_span_days < 1:
+            raise ValueError(f"launch_span_days: must be >= 1, got {self.launch_span_days}")
         for name in ("anonymous_session_share", "late_signup_share", "delayed_redeem_share"):
             _check_rate(name, getattr(self, name))
 
@@ -155,6 +166,9 @@ class SimulateSection:
     n_items: int | None = None
     n_promotions: int | None = None
     sessions_per_user_day: float | None = None
+    promo_appeal_sd: float | None = None
+    launch_start_day: int | None = None
+    launch_span_days: int | None = None
     dirt_enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -174,7 +188,8 @@ class SimulateSection:
             ValueError: unknown preset or an override out of range.
         """
         overrides: dict[str, Any] = {}
-        for name in ("n_users", "n_items", "n_promotions", "sessions_per_user_day"):
+        for name in ("n_users", "n_items", "n_promotions", "sessions_per_user_day", "promo_appeal_sd",
+                     "launch_start_day", "launch_span_days"):
             value = getattr(self, name)
             if value is not None:
                 overrides[name] = value

@@ -47,7 +47,7 @@ class World:
     item_log_pop: np.ndarray
     item_emb: np.ndarray        # (n_items, n_factors)
     top_centroids: np.ndarray   # (n_top, n_factors)
-    promos: pd.DataFrame        # catalog columns plus type_idx, depth, start_day, end_day
+    promos: pd.DataFrame        # catalog columns plus type_idx, depth, start_day, end_day, appeal
     promo_elig: np.ndarray      # (n_promotions, n_top) bool; all True for "every category"
 
     @property
@@ -160,7 +160,7 @@ def _build_promotions(config: SimulatorConfig, seed: int, start_date: dt.date,
         if p < n_always:
             start_day, end_day = -int(u[5] * 30) - 1, 60 + int(u[6] * 30)
         else:  # new promotions appear and old ones end over the simulated days
-            start_day = -10 + int(u[5] * 20)
+            start_day = config.launch_start_day + int(u[5] * config.launch_span_days)
             end_day = start_day + 3 + int(u[6] * 12)
         budget = int(max(100, config.n_users * (0.05 + 0.2 * u[7])))
         rows.append({
@@ -171,6 +171,7 @@ def _build_promotions(config: SimulatorConfig, seed: int, start_date: dt.date,
             "end_date": (start_date + dt.timedelta(days=end_day)).isoformat(),
             "budget": budget, "type_idx": type_idx, "depth": float(depth),
             "start_day": start_day, "end_day": end_day,
+            "appeal": config.promo_appeal_sd * float(rng.normal(seed, rng.S_PROMO, p, 300)),
         })
     return pd.DataFrame(rows), elig
 
@@ -232,7 +233,8 @@ def response_probabilities(world: World, params: UserParams, probs: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
     """True (P(redeem | shown), P(click | shown)) per (user, promotion), each (n_users, n_promos).
 
-    logit P(redeem) = base + responsiveness[user, type] + DEPTH_WEIGHT * depth * price_sensitivity
+    logit P(redeem) = base + responsiveness[user, type] + appeal[promotion]
+    + DEPTH_WEIGHT * depth * price_sensitivity
     + AFFINITY_WEIGHT * log(user's share of eligible categories / catalogue share), clipped to
     [-2, 2]; promotions valid for every category have affinity 0. No position or fatigue effect.
     """
@@ -244,7 +246,8 @@ def response_probabilities(world: World, params: UserParams, probs: np.ndarray
     promos = world.promos
     type_idx = promos["type_idx"].to_numpy()
     depth = promos["depth"].to_numpy()
-    logit = (BASE_RESPONSE_LOGIT + params.responsiveness[:, type_idx]
+    appeal = promos["appeal"].to_numpy()
+    logit = (BASE_RESPONSE_LOGIT + params.responsiveness[:, type_idx] + appeal[None, :]
              + DEPTH_WEIGHT * depth[None, :] * params.price_sensitivity[:, None])
     for p in range(len(promos)):
         if world.promo_elig[p].all():
