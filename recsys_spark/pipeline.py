@@ -30,6 +30,8 @@ STAGES: dict[str, str] = {
     "similarity": "recsys_spark.similarity.stage:run_similarity",
     "als": "recsys_spark.als.stage:run_als",
     "response": "recsys_spark.response.stage:run_response",
+    # `recsys response --score-only` and the closed loop; not a step of `recsys run`.
+    "response_scoring": "recsys_spark.response.rescore:run_response_scoring",
     "bandit": "recsys_spark.bandit.stage:run_bandit",
 }
 DAILY_STAGES = ("clean",)          # run for every day of the window

@@ -9,9 +9,11 @@ For every policy, with the same seed and the same warm-up:
    `recsys run` of those days (warehouse + landing) is copied instead;
 2. the warm-up folder is copied to the policy's folder (see workspace.py);
 3. loop day d = 1..N, run date D = last warm-up day + d - 1: [re-fit features, similarity, als,
-   response for D when ``retrain_every`` says so] -> bandit(policy) for D -> the simulator shows
-   its promotions on D + 1 and writes that day's logs -> clean D + 1. The bandit recomputes its
-   arm statistics from `events` every run, so each policy learns from its own feedback;
+   response for D when ``retrain_every`` says so; otherwise, from day 2, re-score D with the
+   latest model, so promotions launched during the loop get scores] -> bandit(policy) for D ->
+   the simulator shows its promotions on D + 1 and writes that day's logs -> clean D + 1. The
+   bandit recomputes its arm statistics from `events` every run, so each policy learns from its
+   own feedback;
 4. the policy's days are measured on the ground truth (measure.py) and replace the policy's
    partition of `loop_results` in the main warehouse.
 """
@@ -37,6 +39,7 @@ from recsys_spark.loop.measure import measure_policy
 from recsys_spark.loop.options import LoopInputError, LoopOptions
 from recsys_spark.loop.workspace import WARMUP_DIR, LoopWorkspace, check_copied_tables
 from recsys_spark.pipeline import load_stage, run_pipeline
+from recsys_spark.response.rescore import SCORING_STAGE
 from recsys_spark.runs import RunContext, StageReport, make_run_id
 from recsys_spark.schemas.loop import LOOP_RESULTS
 from recsys_spark.simulate.api import generate, respond
@@ -200,7 +203,7 @@ def run_policy(spark: SparkSession, config: AppConfig, workspace: LoopWorkspace,
     store = TableStore(spark, pconfig.warehouse)
     check_copied_tables(pconfig.warehouse.root, store.list_tables())
     bandit_fn = functools.partial(run_bandit, policy=LoopOptions.bandit_policy(policy))
-    clean_fn = load_stage("clean")
+    clean_fn, scoring_fn = load_stage("clean"), load_stage(SCORING_STAGE)
     for day, run_date in enumerate(run_dates, start=1):
         seconds: dict[str, float] = {}
         began = time.time()
@@ -211,6 +214,9 @@ def run_policy(spark: SparkSession, config: AppConfig, workspace: LoopWorkspace,
                 raise LoopError(f"{policy} loop day {day}: stage {failed.stage} failed for "
                                 f"{run_date}: {failed.error}")
             seconds["retrain"] = time.time() - began
+        elif day > 1:  # day 1's scores are the warm-up's, of the same run date
+            _stage(spark, store, RunContext(pconfig, run_date, SCORING_STAGE), scoring_fn, policy, day)
+            seconds["scoring"] = time.time() - began
         mark = time.time()
         _stage(spark, store, RunContext(pconfig, run_date, "bandit"), bandit_fn, policy, day)
         seconds["bandit"], mark = time.time() - mark, time.time()

@@ -72,6 +72,27 @@ class FeatureSpec:
         return BASE_CATEGORICAL + (("segment_id", "rfm_segment") if self.use_segments else ())
 
     @property
+    def assembled_columns(self) -> tuple[str, ...]:
+        """The model's assembler inputs: numeric features, then one one-hot vector per category."""
+        return self.numeric + tuple(f"{c}_vec" for c in self.categorical)
+
+    @classmethod
+    def from_assembled_columns(cls, columns: Sequence[str]) -> FeatureSpec:
+        """The spec a saved model was trained with, from its assembler's input columns.
+
+        Raises:
+            ValueError: the columns are not those of any spec (a model from another version).
+        """
+        spec = cls(user_feature_columns=tuple(c[3:] for c in columns
+                                              if c.startswith("uf_") and c != "uf_present"),
+                   use_segments="segment_id_vec" in columns, use_als="als_affinity" in columns,
+                   use_similarity="sim_affinity" in columns)
+        if spec.assembled_columns != tuple(columns):
+            raise ValueError(f"the model's feature columns {list(columns)} are not those of this "
+                             "version's feature set; retrain it with `recsys response`")
+        return spec
+
+    @property
     def sources(self) -> tuple[str, ...]:
         return tuple(name for name, used in (("user_features", bool(self.user_feature_columns)),
                                              ("user_segments", self.use_segments),

@@ -54,8 +54,7 @@ def build_pipeline(spec: FeatureSpec, reg_param: float, elastic_net: float, max_
         stages.append(OneHotEncoder(inputCols=[f"{c}_idx" for c in cats],
                                     outputCols=[f"{c}_vec" for c in cats], handleInvalid="keep"))
     stages += [
-        VectorAssembler(inputCols=[*spec.numeric, *[f"{c}_vec" for c in cats]],
-                        outputCol="features_raw"),
+        VectorAssembler(inputCols=list(spec.assembled_columns), outputCol="features_raw"),
         # Scaling makes one regParam mean the same for every feature; no centring keeps the
         # one-hot vectors sparse (the intercept absorbs the offset).
         StandardScaler(inputCol="features_raw", outputCol="features", withStd=True, withMean=False),
@@ -107,6 +106,11 @@ class ResponseModel:
         out_df = cal_df.withColumn("p_response", F.least(F.greatest(p, F.lit(EPS)), F.lit(1 - EPS)))
         return out_df.drop(*[c for c in _INTERNAL if c != "raw_p"],
                            *[c for c in out_df.columns if c.endswith(("_idx", "_vec"))])
+
+    def feature_spec(self) -> FeatureSpec:
+        """The FeatureSpec the model was trained with (read from its assembler's inputs)."""
+        assembler = next(s for s in self.pipeline.stages if isinstance(s, VectorAssembler))
+        return FeatureSpec.from_assembled_columns(assembler.getInputCols())
 
     def save(self, path: str) -> None:
         """Spark ML persistence under ``path``/pipeline and ``path``/calibrator (overwriting)."""

@@ -12,7 +12,7 @@ from recsys_spark.paths import join_uri
 from recsys_spark.response.feature_set import FeatureSpec, OptionalInputs, build_features
 from recsys_spark.response.labels import build_labels
 from recsys_spark.response.metrics import binary_metrics, with_baselines
-from recsys_spark.response.model import fit, grid_rows
+from recsys_spark.response.model import ResponseModel, fit, grid_rows
 from recsys_spark.response.scoring import (
     candidate_users,
     eligible_pairs,
@@ -24,7 +24,7 @@ from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.response.truth_metrics import truth_metric_rows
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.stage_runner import write_model_metrics, write_run_partition
-from recsys_spark.tables import TableStore
+from recsys_spark.tables import TableStore, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,47 @@ def _training_set_rows(df: DataFrame, spec: FeatureSpec, ctx: RunContext) -> Dat
                      F.lit(ctx.run_date).alias("run_date"))
 
 
+def read_inputs(store: TableStore, report: StageReport, cfg: ResponseConfig, run_date: dt.date
+                ) -> tuple[DataFrame, DataFrame, dict[str, DataFrame | None]]:
+    """(events of the feature lookback up to the run date, promotions, optional tables by name),
+    each read at its current version (recorded in ``report``).
+
+    Raises:
+        UnknownTableError: `events` or `promotions` is missing.
+    """
+    raw_events_df = _read(store, "events", report, REQUIRED["events"])
+    promotions_df = _read(store, "promotions", report, REQUIRED["promotions"])
+    assert raw_events_df is not None and promotions_df is not None
+    optional = {name: _read(store, name, report, None) for name in OPTIONAL}
+    lookback_start = run_date - dt.timedelta(days=cfg.feature_lookback_days)
+    events_df = raw_events_df.filter(F.col("event_date").between(F.lit(lookback_start),
+                                                                 F.lit(run_date)))
+    return events_df, promotions_df, optional
+
+
+def optional_inputs(optional: dict[str, DataFrame | None]) -> OptionalInputs:
+    return OptionalInputs(optional["user_features"], optional["user_segments"],
+                          optional["als_category_affinity"], optional["item_similarity"])
+
+
+def write_scores(store: TableStore, ctx: RunContext, report: StageReport, model: ResponseModel,
+                 spec: FeatureSpec, model_run_id: str, events_df: DataFrame,
+                 promotions_df: DataFrame, optional: dict[str, DataFrame | None]) -> WriteResult:
+    """Score every eligible (user, active promotion) pair of the run date with ``model`` and
+    replace the run date's partition of `promotion_scores`."""
+    cfg, run_date = ctx.config.response, ctx.run_date
+    active_df = filter_active_promotions(promotions_df, events_df, run_date)
+    users_df = candidate_users(optional["users"], events_df, optional["user_segments"], cfg, run_date)
+    pairs_df = eligible_pairs(users_df, active_df,
+                              user_categories(events_df, optional["user_features"], run_date),
+                              cfg.targeting)
+    scores_df = score_pairs(pairs_df, model, spec, events_df, promotions_df,
+                            optional_inputs(optional), cfg, run_date, ctx.run_id, model_run_id)
+    written = write_run_partition(store, ctx, scores_df, SCORES_TABLE)
+    report.outputs[SCORES_TABLE] = written.version
+    return written
+
+
 def run_response(spark: SparkSession, store: TableStore, ctx: RunContext) -> StageReport:
     """Train, calibrate and measure the response model on logged impressions up to the run
     date, save it, and score every eligible (user, active promotion) pair.
@@ -107,15 +148,8 @@ def run_response(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
     cfg = ctx.config.response
     run_date = ctx.run_date
     report = StageReport()
-    raw_events_df = _read(store, "events", report, REQUIRED["events"])
-    promotions_df = _read(store, "promotions", report, REQUIRED["promotions"])
-    assert raw_events_df is not None and promotions_df is not None
-    optional = {name: _read(store, name, report, None) for name in OPTIONAL}
-    inputs = OptionalInputs(optional["user_features"], optional["user_segments"],
-                            optional["als_category_affinity"], optional["item_similarity"])
-    lookback_start = run_date - dt.timedelta(days=cfg.feature_lookback_days)
-    events_df = raw_events_df.filter(F.col("event_date").between(F.lit(lookback_start),
-                                                                 F.lit(run_date)))
+    events_df, promotions_df, optional = read_inputs(store, report, cfg, run_date)
+    inputs = optional_inputs(optional)
 
     # 1. labels and point-in-time features of the training impressions
     first_date = run_date - dt.timedelta(days=cfg.training_days - 1)
@@ -168,15 +202,8 @@ def run_response(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
     model.save(path)
 
     # 3. scoring
-    active_df = filter_active_promotions(promotions_df, events_df, run_date)
-    users_df = candidate_users(optional["users"], events_df, optional["user_segments"], cfg, run_date)
-    pairs_df = eligible_pairs(users_df, active_df,
-                              user_categories(events_df, optional["user_features"], run_date),
-                              cfg.targeting)
-    scores_df = score_pairs(pairs_df, model, spec, events_df, promotions_df, inputs, cfg, run_date,
-                            ctx.run_id, ctx.run_id)
-    written = write_run_partition(store, ctx, scores_df, SCORES_TABLE)
-    report.outputs[SCORES_TABLE] = written.version
+    written = write_scores(store, ctx, report, model, spec, ctx.run_id, events_df, promotions_df,
+                           optional)
     # Simulated data: the written scores against the true probabilities (evaluation only).
     written_df = store.read(SCORES_TABLE, version=written.version,
                             partition_filters=[("run_date", "=", run_date)])

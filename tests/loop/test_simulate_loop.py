@@ -154,6 +154,13 @@ def test_copies_are_independent_and_invisible_to_recsys_tables(loop_run, spark):
         assert set(up["policy"]) == {policy}
         assert sorted(up["run_date"].unique()) == [START + dt.timedelta(days=TINY_DAYS - 1 + i)
                                                    for i in range(LOOP_DAYS)]
+        # From loop day 2 the warm-up's model re-scored each run date (no retraining).
+        scores = DeltaTable(str(root / "promotion_scores")).to_pandas()
+        model_run = scores.loc[scores["run_date"] == START + dt.timedelta(days=TINY_DAYS - 1),
+                               "model_run_id"].unique()
+        for i in range(1, LOOP_DAYS):
+            day = scores[scores["run_date"] == START + dt.timedelta(days=TINY_DAYS - 1 + i)]
+            assert len(day) > 0 and list(day["model_run_id"].unique()) == list(model_run)
 
 
 def test_plot_is_a_png(loop_run, tmp_path):

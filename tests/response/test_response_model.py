@@ -44,6 +44,22 @@ def test_fit_calibrate_save_load(spark, tmp_path, method):
     path = str(tmp_path / "model")
     model.save(path)
     reloaded = ResponseModel.load(path)
-    assert reloaded.method == method
+    assert reloaded.method == method and reloaded.feature_spec() == FeatureSpec()
     assert_approx_df_equality(reloaded.predict(valid_df).select("probe_id", "raw_p", "p_response"),
                               predicted_df, 1e-12, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("spec", [
+    FeatureSpec(),
+    FeatureSpec(user_feature_columns=("recency_days", "uplift"), use_segments=True),
+    FeatureSpec(use_als=True, use_similarity=True),
+    FeatureSpec(("views",), True, True, True),
+])
+def test_feature_spec_round_trips_through_the_assembler_columns(spec):
+    assert FeatureSpec.from_assembled_columns(spec.assembled_columns) == spec
+
+
+def test_feature_spec_refuses_columns_of_another_version():
+    columns = (*FeatureSpec().assembled_columns, "some_new_feature")
+    with pytest.raises(ValueError, match="not those of this version's feature set; retrain it"):
+        FeatureSpec.from_assembled_columns(columns)

@@ -7,11 +7,15 @@ correlate with the true response probabilities at position 1 with Pearson r >= 0
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
+from recsys_spark.errors import UnknownTableError
+from recsys_spark.response.rescore import SCORING_STAGE, run_response_scoring
 from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.response.stage import model_path, run_response
 from recsys_spark.runs import RunContext
@@ -30,9 +34,11 @@ def _metric(metrics: dict, model: str, name: str) -> float:
     return metrics[(model, name)]
 
 
-def test_response_stage_on_synthetic_log(spark, tmp_path):
+@pytest.fixture(scope="module")
+def trained(spark, tmp_path_factory):
+    """The stage run once on the synthetic log: (log, store, ctx, report)."""
     log = generate()
-    config = make_config(tmp_path, response=ResponseConfig(
+    config = make_config(tmp_path_factory.mktemp("response"), response=ResponseConfig(
         training_days=28, validation_days=3, test_days=3, reg_params=(0.001,),
         elastic_net_params=(0.0, 0.5), max_iter=30, excluded_user_ids=tuple(sorted(EXCLUDED)),
         write_training_set=True))
@@ -43,9 +49,11 @@ def test_response_stage_on_synthetic_log(spark, tmp_path):
     store.write(spark.createDataFrame([(u, None, None, None, "clean-run") for u in log.user_ids],
                                       USERS), "users", "overwrite", commit)
     ctx = RunContext(config, RUN_DATE, "response")
+    return log, store, ctx, run_stage(spark, store, ctx, run_response)
 
-    report = run_stage(spark, store, ctx, run_response)
 
+def test_response_stage_on_synthetic_log(trained):
+    log, store, ctx, report = trained
     metrics = {(r["model"], r["metric"]): r["value"] for r in
                store.read("model_metrics").filter(F.col("split") == "test").collect()}
     auc, base_auc = (_metric(metrics, m, "auc_roc") for m in ("response_logreg",
@@ -60,7 +68,7 @@ def test_response_stage_on_synthetic_log(spark, tmp_path):
     assert ece <= 0.05
     assert _metric(metrics, "baseline_global_rate", "auc_roc") == pytest.approx(0.5)
 
-    scores = store.read("promotion_scores").collect()
+    scores = store.read("promotion_scores").filter(F.col("run_date") == RUN_DATE).collect()
     # exactly the eligible pairs: p5 out of budget, p6 ended, targeting, exclusions
     assert {(r["user_id"], r["promotion_id"]) for r in scores} == expected_pairs(log, EXCLUDED)
     assert len(scores) == len(expected_pairs(log, EXCLUDED))
@@ -76,3 +84,43 @@ def test_response_stage_on_synthetic_log(spark, tmp_path):
     assert len(PipelineModel.load(f"{model_path(store.root, ctx.run_id)}/pipeline").stages) >= 4
     assert report.notes["features_from"] == "events,promotions"
     assert store.read("response_training_set").count() == int(report.rows_in)
+
+
+def _scores(store: TableStore, run_date: dt.date) -> list[tuple]:
+    return sorted((r["user_id"], r["promotion_id"], r["p_response"], r["model_run_id"]) for r in
+                  store.read("promotion_scores").filter(F.col("run_date") == run_date).collect())
+
+
+def test_score_only_reuses_the_latest_model_and_scores_new_promotions(spark, trained):
+    log, store, ctx, _ = trained
+    trained_scores = _scores(store, RUN_DATE)
+    score_ctx = RunContext(ctx.config, RUN_DATE, SCORING_STAGE)
+
+    # Same date, same model, same features: exactly the training run's scores.
+    report = run_stage(spark, store, score_ctx, run_response_scoring)
+    assert _scores(store, RUN_DATE) == trained_scores
+    assert (report.rows_out, report.metrics["model_age_days"]) == (len(trained_scores), 0.0)
+    assert report.notes["model_path"] == model_path(store.root, ctx.run_id)
+
+    # A promotion launched after training (p7, p1's twin) is scored the next day, for p1's users,
+    # by the model of RUN_DATE; the trained date's partition is left alone.
+    launched = {**next(p for p in log.promotions if p["promotion_id"] == "p1"),
+                "promotion_id": "p7", "start_date": RUN_DATE + dt.timedelta(days=1)}
+    store.write(promotions_df(spark, [*log.promotions, launched]), "promotions", "overwrite",
+                CommitInfo(run_id="clean-run", stage="clean"))
+    next_day = RUN_DATE + dt.timedelta(days=1)
+    report = run_stage(spark, store, RunContext(ctx.config, next_day, SCORING_STAGE),
+                       run_response_scoring)
+    later = _scores(store, next_day)
+    users = {pid: {u for u, p, _, _ in later if p == pid} for pid in ("p1", "p7")}
+    assert users["p7"] == users["p1"] == {u for u, p in expected_pairs(log, EXCLUDED) if p == "p1"}
+    assert {m for *_, m in later} == {ctx.run_id} and report.metrics["model_age_days"] == 1.0
+    assert _scores(store, RUN_DATE) == trained_scores
+
+
+def test_score_only_without_a_model_on_or_before_the_date_names_the_fix(spark, trained):
+    _, store, ctx, _ = trained
+    early = RUN_DATE - dt.timedelta(days=1)
+    with pytest.raises(UnknownTableError, match=f"no trained response model on or before {early}"
+                       ".*run `recsys response` first"):
+        run_response_scoring(spark, store, RunContext(ctx.config, early, SCORING_STAGE))
