@@ -6,6 +6,12 @@ StandardScaler, LogisticRegression (elastic net, class-balance weight column). A
 wins. The winner's scores are then calibrated on the validation split: Platt (a 1-D logistic
 regression on the model's logit) or isotonic regression on its probability. Both parts are
 Spark ML PipelineModels saved with ``save()`` (no pickle).
+
+Numeric features are clamped to the range seen in training before every prediction. A linear
+model extrapolates without limit, and scoring meets values training never had: a promotion
+launched yesterday has days_since_start 0 while every training impression may come from
+promotions that had been running for weeks (observed: a new promotion scored 6x below its
+older, shallower twin). Clamped, it is treated like the youngest promotion the model knows.
 """
 from __future__ import annotations
 
@@ -14,13 +20,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pyspark.errors import AnalysisException
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.regression import IsotonicRegression, IsotonicRegressionModel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys_spark.response.feature_set import FeatureSpec
@@ -92,6 +99,8 @@ class ResponseModel:
     pipeline: PipelineModel
     calibrator: PipelineModel
     params: dict[str, float] = field(default_factory=dict)
+    # numeric feature -> (min, max) over the training rows; predict() clamps to it
+    feature_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -99,8 +108,10 @@ class ResponseModel:
         return "isotonic" if isinstance(last, IsotonicRegressionModel) else "platt"
 
     def predict(self, df: DataFrame) -> DataFrame:
-        """``df`` plus raw_p and p_response (calibrated, within [EPS, 1 - EPS])."""
-        cal_df = self.calibrator.transform(with_raw_scores(self.pipeline, df))
+        """``df`` plus raw_p and p_response (calibrated, within [EPS, 1 - EPS]); its numeric
+        features come back clamped to the training range, as the model saw them."""
+        clamped_df = clamp_features(df, self.feature_ranges)
+        cal_df = self.calibrator.transform(with_raw_scores(self.pipeline, clamped_df))
         p = (vector_to_array("cal_probability")[1] if self.method == "platt"
              else F.col("cal_prediction"))
         out_df = cal_df.withColumn("p_response", F.least(F.greatest(p, F.lit(EPS)), F.lit(1 - EPS)))
@@ -113,13 +124,47 @@ class ResponseModel:
         return FeatureSpec.from_assembled_columns(assembler.getInputCols())
 
     def save(self, path: str) -> None:
-        """Spark ML persistence under ``path``/pipeline and ``path``/calibrator (overwriting)."""
+        """Spark ML persistence under ``path``/pipeline and ``path``/calibrator, the feature
+        ranges as Parquet under ``path``/feature_ranges (overwriting; any Hadoop URI)."""
         self.pipeline.write().overwrite().save(f"{path}/pipeline")
         self.calibrator.write().overwrite().save(f"{path}/calibrator")
+        spark = SparkSession.getActiveSession()
+        assert spark is not None, "ResponseModel.save needs an active SparkSession"
+        rows = [(name, lo, hi) for name, (lo, hi) in sorted(self.feature_ranges.items())]
+        (spark.createDataFrame(rows, "feature string, lo double, hi double").coalesce(1)
+         .write.mode("overwrite").parquet(f"{path}/feature_ranges"))
 
     @classmethod
     def load(cls, path: str) -> ResponseModel:
-        return cls(PipelineModel.load(f"{path}/pipeline"), PipelineModel.load(f"{path}/calibrator"))
+        spark = SparkSession.getActiveSession()
+        assert spark is not None, "ResponseModel.load needs an active SparkSession"
+        try:
+            ranges = {r["feature"]: (r["lo"], r["hi"])
+                      for r in spark.read.parquet(f"{path}/feature_ranges").collect()}
+        except AnalysisException:  # saved before the ranges existed: predicts unclamped
+            log.warning("response model %s has no feature_ranges; features are not clamped", path)
+            ranges = {}
+        return cls(PipelineModel.load(f"{path}/pipeline"), PipelineModel.load(f"{path}/calibrator"),
+                   feature_ranges=ranges)
+
+
+def training_ranges(train_df: DataFrame, columns: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """(min, max) of each column over ``train_df``, in one aggregation; all-null columns are left
+    out (nothing to clamp to)."""
+    row = train_df.agg(*[F.min(c).cast("double").alias(f"lo{i}") for i, c in enumerate(columns)],
+                       *[F.max(c).cast("double").alias(f"hi{i}") for i, c in enumerate(columns)]
+                       ).first()
+    assert row is not None  # a global aggregation always returns one row
+    return {c: (row[f"lo{i}"], row[f"hi{i}"]) for i, c in enumerate(columns)
+            if row[f"lo{i}"] is not None}
+
+
+def clamp_features(df: DataFrame, ranges: dict[str, tuple[float, float]]) -> DataFrame:
+    """``df`` with each ranged column clamped into [min, max] (nulls stay null)."""
+    return df.withColumns({
+        c: F.when(F.col(c).isNull(), F.col(c)).otherwise(
+            F.least(F.greatest(F.col(c).cast("double"), F.lit(lo)), F.lit(hi)))
+        for c, (lo, hi) in ranges.items() if c in df.columns})
 
 
 @dataclass(frozen=True)
@@ -138,6 +183,8 @@ def fit(train_df: DataFrame, valid_df: DataFrame, spec: FeatureSpec, cfg: Respon
         The calibrated model and every grid point's validation AUC (in grid order).
     """
     weighted_df = with_class_weights(train_df, train_positives, train_rows, cfg.class_balance)
+    ranges = training_ranges(train_df, spec.numeric)
+    valid_df = clamp_features(valid_df, ranges)  # validated and calibrated as it will score
     evaluator = BinaryClassificationEvaluator(rawPredictionCol="raw_p", labelCol="label",
                                               metricName="areaUnderROC")
     grid: list[GridPoint] = []
@@ -154,7 +201,7 @@ def fit(train_df: DataFrame, valid_df: DataFrame, spec: FeatureSpec, cfg: Respon
     chosen = max(grid, key=lambda g: g.validation_auc)
     calibrator = _calibrator(cfg.calibration).fit(with_raw_scores(best[1], valid_df))
     params = {"regParam": chosen.reg_param, "elasticNetParam": chosen.elastic_net}
-    return ResponseModel(best[1], calibrator, params), grid
+    return ResponseModel(best[1], calibrator, params, ranges), grid
 
 
 def grid_rows(grid: Sequence[GridPoint]) -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from chispa import assert_approx_df_equality
+from pyspark.sql import functions as F
 
 from recsys_spark.response.feature_set import FeatureSpec
 from recsys_spark.response.model import EPS, ResponseModel, fit
@@ -45,6 +46,8 @@ def test_fit_calibrate_save_load(spark, tmp_path, method):
     model.save(path)
     reloaded = ResponseModel.load(path)
     assert reloaded.method == method and reloaded.feature_spec() == FeatureSpec()
+    assert reloaded.feature_ranges == model.feature_ranges and len(model.feature_ranges) == len(
+        BASE_NUMERIC)
     assert_approx_df_equality(reloaded.predict(valid_df).select("probe_id", "raw_p", "p_response"),
                               predicted_df, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
@@ -63,3 +66,21 @@ def test_feature_spec_refuses_columns_of_another_version():
     columns = (*FeatureSpec().assembled_columns, "some_new_feature")
     with pytest.raises(ValueError, match="not those of this version's feature set; retrain it"):
         FeatureSpec.from_assembled_columns(columns)
+
+
+def test_features_outside_the_training_range_score_as_its_nearest_edge(spark):
+    train_df, valid_df = _frame(spark, 300, 1).cache(), _frame(spark, 200, 2).cache()
+    cfg = ResponseConfig(reg_params=(0.01,), elastic_net_params=(0.0,), max_iter=20)
+    model, _ = fit(train_df, valid_df, FeatureSpec(), cfg, int(train_df.agg({"label": "sum"})
+                                                                .first()[0]), 300)
+    feature = BASE_NUMERIC[1]   # the label depends on it, so its coefficient is far from 0
+    row = train_df.agg(F.min(feature).alias("lo"), F.max(feature).alias("hi")).first()
+    assert model.feature_ranges[feature] == (row["lo"], row["hi"])
+    probe_df = valid_df.limit(1)
+
+    def p_at(value: float) -> float:
+        return model.predict(probe_df.withColumn(feature, F.lit(value))).first()["p_response"]
+
+    # Beyond the edges nothing moves (a linear model would keep extrapolating); inside it does.
+    assert p_at(row["hi"] + 50.0) == p_at(row["hi"]) and p_at(row["lo"] - 50.0) == p_at(row["lo"])
+    assert p_at(row["hi"]) != p_at(0.5 * (row["lo"] + row["hi"]))
