@@ -171,7 +171,7 @@ def _build_promotions(config: SimulatorConfig, seed: int, start_date: dt.date,
             "end_date": (start_date + dt.timedelta(days=end_day)).isoformat(),
             "budget": budget, "type_idx": type_idx, "depth": float(depth),
             "start_day": start_day, "end_day": end_day,
-            "appeal": config.promo_appeal_sd * float(rng.normal(seed, rng.S_PROMO, p, 300)),
+            "appeal": config.promo_appeal_sd * rng.normal(seed, rng.S_PROMO, p, 300).item(),
         })
     return pd.DataFrame(rows), elig
 
