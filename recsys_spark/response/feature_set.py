@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, FloatType, IntegerType, LongType, ShortType
 
+from recsys_spark.errors import SchemaMismatchError
 from recsys_spark.response.similarity_affinity import similarity_affinity
 from recsys_spark.response.training_features import (
     BASE_CATEGORICAL,
@@ -81,14 +82,15 @@ class FeatureSpec:
         """The spec a saved model was trained with, from its assembler's input columns.
 
         Raises:
-            ValueError: the columns are not those of any spec (a model from another version).
+            SchemaMismatchError: the columns are not those of any spec (a model saved by another
+                version); the CLI reports it as one line, exit 2.
         """
         spec = cls(user_feature_columns=tuple(c[3:] for c in columns
                                               if c.startswith("uf_") and c != "uf_present"),
                    use_segments="segment_id_vec" in columns, use_als="als_affinity" in columns,
                    use_similarity="sim_affinity" in columns)
         if spec.assembled_columns != tuple(columns):
-            raise ValueError(f"the model's feature columns {list(columns)} are not those of this "
+            raise SchemaMismatchError(f"the model's feature columns {list(columns)} are not those of this "
                              "version's feature set; retrain it with `recsys response`")
         return spec
 

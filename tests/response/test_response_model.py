@@ -6,6 +6,7 @@ import pytest
 from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
+from recsys_spark.errors import SchemaMismatchError
 from recsys_spark.response.feature_set import FeatureSpec
 from recsys_spark.response.model import EPS, ResponseModel, fit
 from recsys_spark.response.settings import ResponseConfig
@@ -64,7 +65,8 @@ def test_feature_spec_round_trips_through_the_assembler_columns(spec):
 
 def test_feature_spec_refuses_columns_of_another_version():
     columns = (*FeatureSpec().assembled_columns, "some_new_feature")
-    with pytest.raises(ValueError, match="not those of this version's feature set; retrain it"):
+    # A user-facing error (one line, exit 2 from the CLI), not a traceback.
+    with pytest.raises(SchemaMismatchError, match="not those of this version's feature set; retrain it"):
         FeatureSpec.from_assembled_columns(columns)
 
 
