@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/bench_bandit.py --users 2000 --promotions 50 --draws 100
     .venv/bin/python benchmarks/bench_bandit.py --users 100000 ...   # the 100k / 1M figures
     .venv/bin/python benchmarks/bench_bandit.py --ope-impressions 1000000
+    .venv/bin/python benchmarks/bench_bandit.py --users 1000000 --driver-memory 6g --shuffle-partitions 16
 
 Inputs are generated in Spark (spark.range), written to a temp warehouse, then the stage runs
-through run_stage exactly as `recsys bandit` does.
+through run_stage exactly as `recsys bandit` does. Peak resident memory of the JVM and of the
+Python processes (driver and Arrow/pandas workers) is sampled during the stage.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from memory import RssSampler  # noqa: E402  (benchmarks/memory.py, beside this script)
 from pyspark.sql import functions as F  # noqa: E402
 
 from recsys_spark.bandit.ope import estimate_policy_value  # noqa: E402
@@ -80,21 +83,29 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--policy", default="thompson")
     ap.add_argument("--ope-impressions", type=int, default=20000)
+    ap.add_argument("--driver-memory", default="2g")
+    ap.add_argument("--shuffle-partitions", type=int, default=4)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-bandit-"))
     config = AppConfig(warehouse=WarehouseConfig(root=str(tmp / "wh"), backend="delta_rs"),
                        landing=LandingConfig(root=str(tmp / "landing")),
-                       spark=SparkConfig(master="local[2]", shuffle_partitions=4),
+                       spark=SparkConfig(master="local[2]", shuffle_partitions=args.shuffle_partitions,
+                                         driver_memory=args.driver_memory),
                        bandit=BanditConfig(policy=args.policy, propensity_draws=args.draws))
     spark = build_spark_session(config.spark, "bench-bandit", config.warehouse.root)
     store = TableStore(spark, config.warehouse)
     t0 = time.time()
     make_inputs(spark, store, args.users, args.promotions, impressions=args.users * 2)
     print(f"inputs: {args.users} users x {args.promotions} promotions in {time.time() - t0:.1f}s")
+    sampler = RssSampler(os.getpid()).start()
     t0 = time.time()
     report = run_stage(spark, store, RunContext(config, RUN_DATE, "bandit"), run_bandit)
-    print(f"bandit stage ({args.policy}, K={args.draws}): {time.time() - t0:.1f}s  "
-          f"slots={report.metrics['slots_filled']:.0f} quality={report.quality}")
+    t1 = time.time()
+    sampler.stop()
+    python_mb, jvm_mb = sampler.peak_between(t0, t1)
+    print(f"bandit stage ({args.policy}, K={args.draws}): {t1 - t0:.1f}s  "
+          f"slots={report.metrics['slots_filled']:.0f} quality={report.quality}  "
+          f"peak RSS: JVM {jvm_mb:.0f} MB, Python {python_mb:.0f} MB")
     n = args.ope_impressions
     samples_df = spark.range(n).select(
         F.format_string("s%d", "id").alias("sample_id"), (F.rand(3) < 0.05).cast("double").alias("reward"),

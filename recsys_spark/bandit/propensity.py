@@ -9,23 +9,32 @@ outcome of this run is taken as given; only the user-local choice is random):
   Without the one-per-type rule every candidate is its own type: P = 1 / n_candidates.
 * epsilon_greedy: (1 - epsilon) * [greedy puts it in this slot] + epsilon * P_random.
 * thompson: Monte Carlo. For draws k = 1..K (independent of the live draw 0) every candidate gets
-  theta_k = BetaPPF(keyed uniform), the same per-user selection runs per (user, k), and the
+  theta_k ~ Beta(alpha, beta), the same per-user selection runs per (user, k), and the
   propensity is the share of draws that put this promotion in this slot (floored at 1 / (2K) so
-  IPS weights stay finite). Cost: users x candidates x K rows through the Beta quantile UDF and a
-  window sort — 1M users x 50 promotions x 100 draws would be 5e9 rows, so each user's MC is
-  bounded to its ``propensity_max_candidates`` best candidates by an optimistic bound
-  lift * (mean + 3 sd) (the chosen ones always included); a candidate outside that set would
-  almost never win a slot, which is the approximation.
+  IPS weights stay finite). The draws and selections run in numpy on batches of whole users
+  (thompson_mc.py; grouped by a hash bucket of user_id). Cost: users x candidates x K values
+  (2e9 for 1M users x 20 x 100, ~50-100 ns each), so each user's MC is bounded to its
+  ``propensity_max_candidates`` best candidates by an optimistic bound lift * (mean + 3 sd) (the
+  chosen ones always included); a candidate outside that set would almost never win a slot,
+  which is the approximation.
 """
 from __future__ import annotations
 
+import functools
+
+import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.bandit.policies import select_slots, thompson_draw
+from recsys_spark.bandit.policies import select_slots
 from recsys_spark.bandit.settings import BanditConfig
+from recsys_spark.bandit.thompson_mc import HITS_SCHEMA, slot_hits
 
 _KEY = ["user_id", "promotion_id", "slot"]
+# Users are grouped by a hash of user_id into this many buckets, one numpy call per bucket: few
+# enough that the per-call overhead is small, many enough that a bucket fits a Python worker
+# (slot_hits processes a bucket in chunks of bounded size anyway).
+MC_USER_BUCKETS = 1024
 
 
 def with_greedy_slot(pool_df: DataFrame, config: BanditConfig) -> DataFrame:
@@ -72,12 +81,20 @@ def thompson_propensity(pool_df: DataFrame, chosen_df: DataFrame, config: Bandit
                   .withColumn("_b", F.row_number().over(bound_w))
                   .filter((F.col("_b") <= config.propensity_max_candidates)
                           | F.coalesce(F.col("_chosen"), F.lit(False))))
-    draws_df = bounded_df.withColumn("draw", F.explode(F.sequence(F.lit(1), F.lit(k))))
-    draws_df = draws_df.withColumn("_theta", F.col("lift") * thompson_draw(seed, run_date, F.col("draw")))
-    picked_df = select_slots(draws_df, ["user_id", "draw"], config.slots_per_user,
-                             config.one_per_promo_type, score_col="_theta", type_score_col="_theta")
-    return (picked_df.groupBy(*_KEY).agg(F.count(F.lit(1)).alias("_hits"))
-            .select(*_KEY, (F.col("_hits") / F.lit(float(k))).alias("propensity")))
+    mc_input_df = bounded_df.select(
+        "user_id", "promotion_id", "promo_type", "lift", "alpha", "beta",
+        F.xxhash64(F.lit(int(seed)), F.lit(str(run_date)), F.col("user_id"), F.col("promotion_id"),
+                   F.lit("ts-mc")).alias("draw_key"),
+        F.pmod(F.xxhash64(F.col("user_id")), F.lit(MC_USER_BUCKETS)).alias("_bucket"))
+    count_hits = functools.partial(_bucket_hits, draws=k, slots=config.slots_per_user,
+                                   one_per_type=config.one_per_promo_type)
+    hits_df = mc_input_df.groupBy("_bucket").applyInPandas(count_hits, HITS_SCHEMA)
+    return hits_df.select(*_KEY, (F.col("hits") / F.lit(float(k))).alias("propensity"))
+
+
+def _bucket_hits(pdf: pd.DataFrame, *, draws: int, slots: int, one_per_type: bool) -> pd.DataFrame:
+    # A pandas function (not per row): one call per bucket of whole users, see thompson_mc.py.
+    return slot_hits(pdf.drop(columns=["_bucket"]), draws, slots, one_per_type)
 
 
 def with_propensity(chosen_df: DataFrame, pool_df: DataFrame, config: BanditConfig, policy: str,

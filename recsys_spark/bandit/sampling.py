@@ -8,8 +8,9 @@ retry, so a rerun rewrites an identical `user_promotions` partition.
 Beta draws use the inverse CDF: ``theta = BetaPPF(u; alpha, beta)`` with ``u`` keyed as above.
 Spark has no Beta sampler or Beta quantile function, and building one from built-ins (e.g. two
 Gamma draws) would need a Gamma sampler it lacks too; so the quantile is a vectorized pandas UDF
-calling ``scipy.stats.beta.ppf`` on whole Arrow batches (one C loop per batch, no Python per row).
-The same UDF gives Bayes-UCB's posterior quantile.
+on whole Arrow batches (no Python per row) that interpolates per-arm tables of scipy's exact
+quantiles (beta_quantiles.py: ~30x faster than scipy per value, error < 1e-5). The same UDF
+gives Bayes-UCB's posterior quantile.
 """
 from __future__ import annotations
 
@@ -42,11 +43,11 @@ def keyed_uniform(seed: int | Column, run_date: str | Column, *keys: str | Colum
 
 @F.pandas_udf(DoubleType())  # type: ignore[call-overload]
 def _beta_ppf_udf(q: pd.Series, alpha: pd.Series, beta: pd.Series) -> pd.Series:
-    # Vectorized over the Arrow batch: scipy evaluates the whole column in C.
-    from scipy.stats import beta as beta_dist
+    # Vectorized over the Arrow batch (beta_quantiles.py); imported here, on the executor.
+    from recsys_spark.bandit.beta_quantiles import beta_quantiles
 
-    values = beta_dist.ppf(q.to_numpy(dtype="float64"), alpha.to_numpy(dtype="float64"),
-                           beta.to_numpy(dtype="float64"))
+    values = beta_quantiles(q.to_numpy(dtype="float64"), alpha.to_numpy(dtype="float64"),
+                            beta.to_numpy(dtype="float64"))
     return pd.Series(values, index=q.index)
 
 
