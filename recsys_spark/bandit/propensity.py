@@ -20,7 +20,7 @@ outcome of this run is taken as given; only the user-local choice is random):
 """
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 
 import pandas as pd
 from pyspark.sql import DataFrame, Window
@@ -86,15 +86,18 @@ def thompson_propensity(pool_df: DataFrame, chosen_df: DataFrame, config: Bandit
         F.xxhash64(F.lit(int(seed)), F.lit(str(run_date)), F.col("user_id"), F.col("promotion_id"),
                    F.lit("ts-mc")).alias("draw_key"),
         F.pmod(F.xxhash64(F.col("user_id")), F.lit(MC_USER_BUCKETS)).alias("_bucket"))
-    count_hits = functools.partial(_bucket_hits, draws=k, slots=config.slots_per_user,
-                                   one_per_type=config.one_per_promo_type)
+    count_hits = _bucket_hits(k, config.slots_per_user, config.one_per_promo_type)
     hits_df = mc_input_df.groupBy("_bucket").applyInPandas(count_hits, HITS_SCHEMA)
     return hits_df.select(*_KEY, (F.col("hits") / F.lit(float(k))).alias("propensity"))
 
 
-def _bucket_hits(pdf: pd.DataFrame, *, draws: int, slots: int, one_per_type: bool) -> pd.DataFrame:
-    # A pandas function (not per row): one call per bucket of whole users, see thompson_mc.py.
-    return slot_hits(pdf.drop(columns=["_bucket"]), draws, slots, one_per_type)
+def _bucket_hits(draws: int, slots: int, one_per_type: bool) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The applyInPandas function: one call per bucket of whole users (not per row)."""
+    # A plain function, not functools.partial: PySpark inspects its signature.
+    def count_hits(pdf: pd.DataFrame) -> pd.DataFrame:
+        return slot_hits(pdf.drop(columns=["_bucket"]), draws, slots, one_per_type)
+
+    return count_hits
 
 
 def with_propensity(chosen_df: DataFrame, pool_df: DataFrame, config: BanditConfig, policy: str,
