@@ -92,6 +92,8 @@ def _start_local_run(root: Path) -> BackgroundRun:
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: start only runs a selected test needs
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Order the tests that need whole pipeline runs last, and start those runs now."""
+    if config.option.collectonly:  # nothing runs: starting the runs would only delay the exit
+        return
     # Only tests that use the fixtures need the runs (other e2e tests, e.g. the loop CLI, do not).
     needs = {name for item in items for name in ("tiny_pipeline", "cluster_pipeline")
              if name in getattr(item, "fixturenames", ())}

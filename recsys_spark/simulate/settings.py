@@ -89,6 +89,9 @@ class SimulatorConfig:
     # [launch_start_day, launch_start_day + launch_span_days) (day 0 = start_date) and run 3-14 days.
     launch_start_day: int = -10
     launch_span_days: int = 20
+    # Budget (redemptions) per promotion = max(100, n_users * (0.05 + 0.2 u)) * promo_budget_scale;
+    # tiny worlds hit the 100 floor, so good promotions run out within a day or two at scale 1.
+    promo_budget_scale: float = 1.0
     late_signup_share: float = 0.1     # users who sign up during the simulated days
     delayed_redeem_share: float = 0.3  # redemptions that arrive 1-3 days after the impression
     files_per_day: int = 4             # event files written per generated day and arrival date
@@ -113,6 +116,8 @@ class SimulatorConfig:
             raise ValueError(f"promo_appeal_sd: must be >= 0, got {self.promo_appeal_sd}")
         if self.launch_span_days < 1:
             raise ValueError(f"launch_span_days: must be >= 1, got {self.launch_span_days}")
+        if self.promo_budget_scale <= 0:
+            raise ValueError(f"promo_budget_scale: must be > 0, got {self.promo_budget_scale}")
         for name in ("anonymous_session_share", "late_signup_share", "delayed_redeem_share"):
             _check_rate(name, getattr(self, name))
 
@@ -169,6 +174,7 @@ class SimulateSection:
     promo_appeal_sd: float | None = None
     launch_start_day: int | None = None
     launch_span_days: int | None = None
+    promo_budget_scale: float | None = None
     dirt_enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -189,7 +195,7 @@ class SimulateSection:
         """
         overrides: dict[str, Any] = {}
         for name in ("n_users", "n_items", "n_promotions", "sessions_per_user_day", "promo_appeal_sd",
-                     "launch_start_day", "launch_span_days"):
+                     "launch_start_day", "launch_span_days", "promo_budget_scale"):
             value = getattr(self, name)
             if value is not None:
                 overrides[name] = value

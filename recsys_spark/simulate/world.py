@@ -162,7 +162,7 @@ def _build_promotions(config: SimulatorConfig, seed: int, start_date: dt.date,
         else:  # new promotions appear and old ones end over the simulated days
             start_day = config.launch_start_day + int(u[5] * config.launch_span_days)
             end_day = start_day + 3 + int(u[6] * 12)
-        budget = int(max(100, config.n_users * (0.05 + 0.2 * u[7])))
+        budget = int(max(100, config.n_users * (0.05 + 0.2 * u[7])) * config.promo_budget_scale)
         rows.append({
             "promotion_id": f"p{p:04d}", "name": f"{kind.replace('_', ' ')} #{p}",
             "promo_type": kind, "discount_value": float(value), "min_spend": float(min_spend),

@@ -1,4 +1,4 @@
-"""The driver-side world: hidden promotion appeal and the launch window (no Spark)."""
+"""The driver-side world: hidden promotion appeal, the launch window and budgets (no Spark)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -59,9 +59,19 @@ def test_launch_window_places_every_non_permanent_promotion_inside_it():
                                                for d in launched["start_day"]]
 
 
+def test_budget_scale_multiplies_every_budget_and_changes_nothing_else():
+    plain, generous = world(), world(promo_budget_scale=7.5)
+    # tiny has 400 users, so every budget is the floor of 100 redemptions
+    assert plain.promos["budget"].tolist() == [100] * 10
+    assert generous.promos["budget"].tolist() == [750] * 10
+    others = [c for c in plain.promos.columns if c != "budget"]
+    assert generous.promos[others].equals(plain.promos[others])
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"promo_appeal_sd": -0.1}, "promo_appeal_sd: must be >= 0"),
     ({"launch_span_days": 0}, "launch_span_days: must be >= 1"),
+    ({"promo_budget_scale": 0.0}, "promo_budget_scale: must be > 0"),
 ])
 def test_bad_knobs_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
