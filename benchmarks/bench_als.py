@@ -30,9 +30,9 @@ from pyspark.sql import functions as F
 
 from recsys_spark.als import recommend as rc
 from recsys_spark.als.confidence import build_ratings, end_of_day
-from recsys_spark.als.settings import AlsConfig
 from recsys_spark.als.train import ITEM_IDX, USER_IDX, AlsParams, fit_als
-from recsys_spark.config import SparkConfig
+from recsys_spark.settings.als import AlsConfig
+from recsys_spark.settings.core import SparkConfig
 from recsys_spark.spark import build_spark_session
 
 RUN_DATE = dt.date(2026, 11, 30)

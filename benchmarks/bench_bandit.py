@@ -26,10 +26,11 @@ from memory import RssSampler  # noqa: E402  (benchmarks/memory.py, beside this 
 from pyspark.sql import functions as F  # noqa: E402
 
 from recsys_spark.bandit.ope import estimate_policy_value  # noqa: E402
-from recsys_spark.bandit.settings import BanditConfig  # noqa: E402
 from recsys_spark.bandit.stage import run_bandit  # noqa: E402
-from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig  # noqa: E402
+from recsys_spark.config import AppConfig  # noqa: E402
 from recsys_spark.runs import RunContext  # noqa: E402
+from recsys_spark.settings.bandit import BanditConfig  # noqa: E402
+from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig  # noqa: E402
 from recsys_spark.spark import build_spark_session  # noqa: E402
 from recsys_spark.stage_runner import run_stage  # noqa: E402
 from recsys_spark.tables import CommitInfo, TableStore  # noqa: E402

@@ -26,13 +26,14 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from memory import jvm_peak_rss_mb  # noqa: E402  (benchmarks/memory.py)
 
-from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig  # noqa: E402
-from recsys_spark.ingest.clean import make_clean_stage  # noqa: E402
-from recsys_spark.ingest.reader import list_input_files  # noqa: E402
-from recsys_spark.ingest.settings import CleanConfig, QualityConfig  # noqa: E402
+from recsys_spark.clean.reader import list_input_files  # noqa: E402
+from recsys_spark.clean.stage import make_clean_stage  # noqa: E402
+from recsys_spark.config import AppConfig  # noqa: E402
 from recsys_spark.runs import RunContext  # noqa: E402
+from recsys_spark.settings.clean import CleanConfig, QualityConfig  # noqa: E402
+from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig  # noqa: E402
+from recsys_spark.settings.simulate import SimulatorConfig  # noqa: E402
 from recsys_spark.simulate.api import generate  # noqa: E402
-from recsys_spark.simulate.settings import SimulatorConfig  # noqa: E402
 from recsys_spark.spark import build_spark_session  # noqa: E402
 from recsys_spark.stage_runner import run_stage  # noqa: E402
 from recsys_spark.tables import TableStore  # noqa: E402

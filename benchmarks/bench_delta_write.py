@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from recsys_spark.config import SparkConfig, WarehouseConfig
+from recsys_spark.settings.core import SparkConfig, WarehouseConfig
 from recsys_spark.spark import build_spark_session
 from recsys_spark.tables import CommitInfo, TableStore
 

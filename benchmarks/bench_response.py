@@ -19,7 +19,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.config import AppConfig
 from recsys_spark.response.feature_set import OptionalInputs, candidate_spec
 from recsys_spark.response.model import ResponseModel
 from recsys_spark.response.scoring import (
@@ -29,9 +29,10 @@ from recsys_spark.response.scoring import (
     score_pairs,
     user_categories,
 )
-from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.response.stage import model_path, run_response
 from recsys_spark.runs import RunContext
+from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.spark import build_spark_session
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore

@@ -20,9 +20,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.config import AppConfig
 from recsys_spark.runs import RunContext
-from recsys_spark.similarity.settings import SimilarityConfig
+from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.stage import run_similarity
 from recsys_spark.spark import build_spark_session
 from recsys_spark.stage_runner import run_stage

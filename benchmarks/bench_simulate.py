@@ -22,7 +22,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from memory import jvm_peak_rss_mb  # noqa: E402  (benchmarks/memory.py)
 
-from recsys_spark.config import SparkConfig  # noqa: E402
+from recsys_spark.settings.core import SparkConfig  # noqa: E402
 from recsys_spark.simulate import SimulatorConfig, generate  # noqa: E402
 from recsys_spark.spark import build_spark_session  # noqa: E402
 

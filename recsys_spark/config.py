@@ -12,69 +12,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from recsys_spark.als.settings import AlsConfig
-from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.config_loader import build, merge_layer, nest, parse_override, read_yaml_file
 from recsys_spark.errors import ConfigError
-from recsys_spark.features.settings import FeaturesConfig
-from recsys_spark.ingest.settings import CleanConfig
-from recsys_spark.response.settings import ResponseConfig
-from recsys_spark.similarity.settings import SimilarityConfig
-from recsys_spark.simulate.settings import SimulateSection
+from recsys_spark.settings.als import AlsConfig
+from recsys_spark.settings.bandit import BanditConfig
+from recsys_spark.settings.clean import CleanConfig
+from recsys_spark.settings.core import LandingConfig, RunConfig, SparkConfig, WarehouseConfig
+from recsys_spark.settings.features import FeaturesConfig
+from recsys_spark.settings.response import ResponseConfig
+from recsys_spark.settings.similarity import SimilarityConfig
+from recsys_spark.settings.simulate import SimulateSection
 
 BASE_CONFIG_NAME = "base.yaml"
-
-
-@dataclass(frozen=True)
-class WarehouseConfig:
-    """Where the Delta tables live and how they are written."""
-
-    root: str
-    # auto: native delta-spark when its JVM classes are on the classpath, else delta-rs commits.
-    backend: Literal["auto", "native", "delta_rs"] = "auto"
-    # Files this many hours old and no longer referenced are removed by `recsys vacuum`.
-    vacuum_retention_hours: int = 168
-
-    def __post_init__(self) -> None:
-        if not self.root.strip():
-            raise ValueError("root: must not be empty")
-        if self.vacuum_retention_hours < 0:
-            raise ValueError("vacuum_retention_hours: must be >= 0")
-
-
-@dataclass(frozen=True)
-class LandingConfig:
-    """Where raw logs arrive (a local path or an object-store URI)."""
-
-    root: str
-
-
-@dataclass(frozen=True)
-class SparkConfig:
-    """Session settings. ``master`` is ignored when spark-submit already set one."""
-
-    master: str = "local[*]"
-    shuffle_partitions: int = 8
-    driver_memory: str = "2g"
-    # Where ALS and long lineages checkpoint; relative paths resolve under the warehouse root.
-    checkpoint_dir: str = "_checkpoints"
-    ui_enabled: bool = False
-    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "ERROR"
-    # Any further spark.* settings, passed through as given.
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.shuffle_partitions < 1:
-            raise ValueError("shuffle_partitions: must be >= 1")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What makes a run reproducible."""
-
-    seed: int = 20261123
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # Stage name -> "module:function" of a StageFn; imported only when the stage runs.
 STAGES: dict[str, str] = {
-    "clean": "recsys_spark.ingest.clean:clean_stage",
+    "clean": "recsys_spark.clean.stage:run_clean",
     "features": "recsys_spark.features.stage:run_features",
     "similarity": "recsys_spark.similarity.stage:run_similarity",
     "als": "recsys_spark.als.stage:run_als",

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
-from recsys_spark.config import SparkConfig
 from recsys_spark.paths import join_uri
+from recsys_spark.settings.core import SparkConfig
 
 log = logging.getLogger(__name__)
 

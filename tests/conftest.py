@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.config import AppConfig
+from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
 from recsys_spark.spark import build_spark_session
 from tests.background import RUNS_DIR_ENV, BackgroundRun, PipelineRun, claim, wait_for
 

@@ -1,7 +1,7 @@
 """The `als` stage: implicit-feedback MLlib ALS factors, candidate-restricted top-N, evaluation.
 
-Modules: settings (AlsConfig), confidence (events -> ratings), id_mapping (string ids -> ALS
+Modules: confidence (events -> ratings), id_mapping (string ids -> ALS
 ints), train (fit and save), recommend (top-N, cold start, category affinity), evaluate
 (chronological split, ranking metrics, tuning), stage (the stage function).
-Kept import-free so config.py can import AlsConfig without pulling in Spark ML.
+Settings: recsys_spark.settings.als.AlsConfig.
 """

@@ -11,7 +11,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.als.settings import AlsConfig
+from recsys_spark.settings.als import AlsConfig
 
 SECONDS_PER_DAY = 86_400.0
 

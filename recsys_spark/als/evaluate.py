@@ -18,8 +18,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recsys_spark.als.recommend import SOURCE_POPULAR, filter_purchased, top_n, top_popular
-from recsys_spark.als.settings import AlsConfig
 from recsys_spark.als.train import AlsParams
+from recsys_spark.settings.als import AlsConfig
 
 SPLIT = "chronological_holdout"
 METRICS = {"precision": "precisionAtK", "recall": "recallAtK", "ndcg": "ndcgAtK",

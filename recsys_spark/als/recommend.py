@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.als.candidate_scoring import SCORED_SCHEMA, collect_pool, top_n_scorer
-from recsys_spark.als.settings import AlsConfig
+from recsys_spark.settings.als import AlsConfig
 
 SOURCE_ALS = "als"
 SOURCE_SEGMENT = "segment"

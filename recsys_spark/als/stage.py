@@ -24,7 +24,6 @@ from recsys_spark.als import evaluate as ev
 from recsys_spark.als import recommend as rc
 from recsys_spark.als.confidence import build_ratings, end_of_day, filter_window
 from recsys_spark.als.id_mapping import update_id_map, with_id, with_index
-from recsys_spark.als.settings import AlsConfig
 from recsys_spark.als.train import ITEM_IDX, USER_IDX, AlsParams, fit_als, save_model
 from recsys_spark.errors import UnknownTableError
 from recsys_spark.features.inputs import event_date_window
@@ -35,6 +34,7 @@ from recsys_spark.schemas.als import (
     ALS_RECOMMENDATIONS,
     ALS_USER_FACTORS,
 )
+from recsys_spark.settings.als import AlsConfig
 from recsys_spark.stage_runner import write_model_metrics, write_run_partition
 from recsys_spark.tables import PartitionFilter, TableStore
 

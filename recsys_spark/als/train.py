@@ -15,8 +15,8 @@ from pyspark import StorageLevel
 from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame
 
-from recsys_spark.als.settings import AlsConfig
 from recsys_spark.paths import join_uri
+from recsys_spark.settings.als import AlsConfig
 
 log = logging.getLogger(__name__)
 

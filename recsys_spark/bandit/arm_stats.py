@@ -18,7 +18,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.bandit.settings import BanditConfig
+from recsys_spark.settings.bandit import BanditConfig
 
 GLOBAL_CONTEXT = "global"
 IMPRESSION = "promo_impression"

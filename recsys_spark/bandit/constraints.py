@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 
 from recsys_spark.bandit.arm_stats import IMPRESSION
 from recsys_spark.bandit.sampling import keyed_uniform
-from recsys_spark.bandit.settings import BanditConfig
+from recsys_spark.settings.bandit import BanditConfig
 
 OPEN, ASSIGNED, REJECTED = "open", "assigned", "rejected"
 

@@ -32,8 +32,8 @@ from pyspark.sql import functions as F
 from recsys_spark.bandit.arm_stats import IMPRESSION, credited_impressions
 from recsys_spark.bandit.propensity import thompson_propensity
 from recsys_spark.bandit.sampling import beta_ppf
-from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.errors import RecsysError
+from recsys_spark.settings.bandit import BanditConfig
 
 OPE_POLICIES = ("uniform", "logged", "thompson", "ucb", "greedy")
 LOGGED_COLUMNS = ["sample_id", "ts", "context", "action", "position", "reward", "pscore"]

@@ -25,7 +25,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.bandit.sampling import beta_ppf, keyed_uniform
-from recsys_spark.bandit.settings import BanditConfig
+from recsys_spark.settings.bandit import BanditConfig
 
 
 def with_lift(candidates_df: DataFrame, config: BanditConfig) -> DataFrame:

@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recsys_spark.bandit.arm_stats import GLOBAL_CONTEXT
-from recsys_spark.bandit.settings import BanditConfig
+from recsys_spark.settings.bandit import BanditConfig
 
 _EPS = 1e-6
 

@@ -27,8 +27,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.bandit.policies import select_slots
-from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.bandit.thompson_mc import HITS_SCHEMA, slot_hits
+from recsys_spark.settings.bandit import BanditConfig
 
 _KEY = ["user_id", "promotion_id", "slot"]
 # Users are grouped by a hash of user_id into this many buckets, one numpy call per bucket: few

@@ -28,11 +28,11 @@ from recsys_spark.bandit.constraints import (
 from recsys_spark.bandit.policies import with_lift, with_policy_scores
 from recsys_spark.bandit.priors import context_means, posteriors, prior_calibration
 from recsys_spark.bandit.propensity import with_propensity
-from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.errors import UnknownTableError
 from recsys_spark.features.inputs import event_date_window
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.bandit import BANDIT_ARM_STATS, USER_PROMOTIONS
+from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.stage_runner import write_run_partition
 from recsys_spark.tables import TableStore
 

@@ -6,9 +6,9 @@ import datetime as dt
 import functools
 
 from recsys_spark.bandit.ope_data import OPE_POLICIES, OpeInputError
-from recsys_spark.bandit.settings import POLICIES
 from recsys_spark.commands.session import add_run_date, config_from_args, run_context, stage_session
 from recsys_spark.runs import summarize
+from recsys_spark.settings.bandit import POLICIES
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.textformat import render_table
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from recsys_spark.commands.session import add_run_date, config_from_args, run_context, stage_session
-from recsys_spark.ingest.settings import SOURCES
+from recsys_spark.settings.clean import SOURCES
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from recsys_spark.ingest.clean import make_clean_stage
-    from recsys_spark.ingest.privacy import resolve_hmac_key
+    from recsys_spark.clean.privacy import resolve_hmac_key
+    from recsys_spark.clean.stage import make_clean_stage
     from recsys_spark.stage_runner import run_stage
 
     config = config_from_args(args)

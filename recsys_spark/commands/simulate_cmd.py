@@ -15,7 +15,7 @@ import datetime as dt
 from recsys_spark.commands.session import add_run_date, config_from_args, stage_session
 from recsys_spark.config import AppConfig
 from recsys_spark.errors import ConfigError
-from recsys_spark.simulate.settings import PRESETS
+from recsys_spark.settings.simulate import PRESETS
 
 USER_PROMOTIONS_TABLE = "user_promotions"
 
@@ -79,8 +79,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_respond(args: argparse.Namespace) -> int:
+    from recsys_spark.settings.simulate import SimulatorConfig
     from recsys_spark.simulate.api import respond
-    from recsys_spark.simulate.settings import SimulatorConfig
     from recsys_spark.simulate.truth import read_world
 
     config = _config(args)

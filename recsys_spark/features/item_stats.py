@@ -6,8 +6,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.features.settings import FeaturesConfig
 from recsys_spark.features.user_features import ITEM_EVENT_TYPES, window_label
+from recsys_spark.settings.features import FeaturesConfig
 
 
 def build_item_stats(events_df: DataFrame, items_df: DataFrame | None, run_date: dt.date,

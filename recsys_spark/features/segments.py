@@ -32,7 +32,7 @@ from pyspark.sql.types import (
 )
 from scipy.optimize import linear_sum_assignment
 
-from recsys_spark.features.settings import FeaturesConfig
+from recsys_spark.settings.features import FeaturesConfig
 
 log = logging.getLogger(__name__)
 

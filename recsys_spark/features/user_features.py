@@ -13,8 +13,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.features.inputs import top_level
-from recsys_spark.features.settings import FeaturesConfig
 from recsys_spark.schemas.features import PROMO_TYPES
+from recsys_spark.settings.features import FeaturesConfig
 
 ITEM_EVENT_TYPES = ("view", "click", "add_to_cart", "remove_from_cart", "purchase")
 PROMO_EVENT_TYPES = {"promo_impression": "imp", "promo_click": "clk", "promo_redeem": "red"}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recsys_spark.bandit.settings import POLICIES
 from recsys_spark.errors import RecsysError
+from recsys_spark.settings.bandit import POLICIES
 
 # Names a loop accepts beyond the bandit's own: `ucb` is the name for UCB1.
 POLICY_ALIASES: dict[str, str] = {"ucb": "ucb1"}

@@ -42,8 +42,8 @@ from recsys_spark.pipeline import load_stage, run_pipeline
 from recsys_spark.response.rescore import SCORING_STAGE
 from recsys_spark.runs import RunContext, StageReport, make_run_id
 from recsys_spark.schemas.loop import LOOP_RESULTS
+from recsys_spark.settings.simulate import SimulatorConfig
 from recsys_spark.simulate.api import generate, respond
-from recsys_spark.simulate.settings import SimulatorConfig
 from recsys_spark.simulate.truth import read_world
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore

@@ -20,9 +20,10 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from recsys_spark.config import AppConfig, LandingConfig
+from recsys_spark.config import AppConfig
 from recsys_spark.errors import RecsysError
 from recsys_spark.paths import has_scheme, normalize_root
+from recsys_spark.settings.core import LandingConfig
 from recsys_spark.tables import delta_log
 
 log = logging.getLogger(__name__)

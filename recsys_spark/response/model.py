@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys_spark.response.feature_set import FeatureSpec
-from recsys_spark.response.settings import ResponseConfig
+from recsys_spark.settings.response import ResponseConfig
 
 log = logging.getLogger(__name__)
 

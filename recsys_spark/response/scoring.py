@@ -15,8 +15,8 @@ from pyspark.sql import functions as F
 from recsys_spark.response.feature_set import FeatureSpec, OptionalInputs, build_features
 from recsys_spark.response.labels import cutoff_timestamp
 from recsys_spark.response.model import ResponseModel
-from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.response.training_features import ITEM_EVENTS
+from recsys_spark.settings.response import ResponseConfig
 
 SCORE_COLUMNS = ["user_id", "promotion_id", "p_response", "model_run_id", "run_id", "run_date"]
 

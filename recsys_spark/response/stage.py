@@ -20,9 +20,9 @@ from recsys_spark.response.scoring import (
     score_pairs,
     user_categories,
 )
-from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.response.truth_metrics import truth_metric_rows
 from recsys_spark.runs import RunContext, StageReport
+from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.stage_runner import write_model_metrics, write_run_partition
 from recsys_spark.tables import TableStore, WriteResult
 

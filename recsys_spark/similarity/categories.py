@@ -8,8 +8,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.features.inputs import top_level
+from recsys_spark.settings.similarity import Measure
 from recsys_spark.similarity.measures import similarity_score, top_k
-from recsys_spark.similarity.settings import Measure
 
 
 def item_categories(events_df: DataFrame, items_df: DataFrame | None) -> DataFrame:

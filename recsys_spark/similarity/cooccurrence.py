@@ -36,7 +36,7 @@ import math
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.similarity.settings import SimilarityConfig
+from recsys_spark.settings.similarity import SimilarityConfig
 
 _HASH_RANGE = 1 << 52  # uniform draws with 52-bit resolution from xxhash64
 

@@ -17,8 +17,8 @@ from typing import Any
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.model import compute_similarity, release
-from recsys_spark.similarity.settings import SimilarityConfig
 
 SPLIT = "holdout_day"
 

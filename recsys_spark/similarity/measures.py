@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.similarity.settings import Measure
+from recsys_spark.settings.similarity import Measure
 
 
 def similarity_score(cooc: Column, diag_i: Column, diag_j: Column, measure: Measure) -> Column:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.cooccurrence import (
     context_items,
     cooccurrence_pairs,
@@ -15,7 +16,6 @@ from recsys_spark.similarity.cooccurrence import (
     with_sampling,
 )
 from recsys_spark.similarity.measures import pair_scores, top_k
-from recsys_spark.similarity.settings import SimilarityConfig
 
 
 @dataclass

@@ -17,12 +17,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from recsys_spark.settings.simulate import SimulatorConfig
 from recsys_spark.simulate import dirt
 from recsys_spark.simulate import landing as landing_io
 from recsys_spark.simulate.behaviour import BUILTIN_POLICY
 from recsys_spark.simulate.events import raw_behaviour, readable_events, visitor_rows
 from recsys_spark.simulate.landing import CATALOG_DIR, Landing
-from recsys_spark.simulate.settings import SimulatorConfig
 from recsys_spark.simulate.truth import TRUTH_DIR, WORLD_FILE, SimulatorError, read_world, truth_uri
 from recsys_spark.simulate.world import (
     RESPONSE_DDL,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.simulate.settings import DirtRates
+from recsys_spark.settings.simulate import DirtRates
 
 DAY_MS = 86_400_000
 TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"

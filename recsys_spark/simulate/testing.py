@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from recsys_spark.settings.simulate import SimulatorConfig
 from recsys_spark.simulate.api import SimulationSummary, generate
-from recsys_spark.simulate.settings import SimulatorConfig
 
 TINY_SEED = 20261123
 TINY_START = dt.date(2026, 11, 1)

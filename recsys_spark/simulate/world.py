@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recsys_spark.settings.simulate import PROMO_TYPES, SimulatorConfig
 from recsys_spark.simulate import rng
-from recsys_spark.simulate.settings import PROMO_TYPES, SimulatorConfig
 
 TOP_CATEGORIES = ("electronics", "fashion", "home", "beauty", "sports", "toys", "books", "grocery",
                   "garden", "auto", "music", "pets")

@@ -9,9 +9,9 @@ from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 
-from recsys_spark.config import WarehouseConfig
 from recsys_spark.errors import ConfigError, TableError
 from recsys_spark.paths import TABLE_NAME, is_local, normalize_root, table_uri
+from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import delta_log
 from recsys_spark.tables.deltars_backend import DeltaRsBackend
 from recsys_spark.tables.model import (

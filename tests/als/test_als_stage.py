@@ -18,9 +18,9 @@ from pyspark.sql import functions as F
 
 from recsys_spark.als import recommend as rc
 from recsys_spark.als.confidence import build_ratings, end_of_day, filter_window
-from recsys_spark.als.settings import AlsConfig
 from recsys_spark.als.stage import run_als
 from recsys_spark.runs import RunContext
+from recsys_spark.settings.als import AlsConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
 from tests.als.als_world import synthetic_world, write_events, write_items

@@ -20,9 +20,9 @@ from pyspark.sql.types import (
 from recsys_spark.als import recommend as rc
 from recsys_spark.als.confidence import build_ratings, end_of_day
 from recsys_spark.als.evaluate import ranking_metrics
-from recsys_spark.als.settings import AlsConfig
 from recsys_spark.config import load_config
 from recsys_spark.errors import ConfigError
+from recsys_spark.settings.als import AlsConfig
 from tests.als.als_world import event, events_df
 
 pytestmark = pytest.mark.unit

@@ -63,7 +63,8 @@ def segments_rows(seg: dict[str, str]) -> list[tuple]:
 
 def make_config(tmp_path, **sections):
     """An AppConfig with its warehouse under ``tmp_path`` (as tests/conftest.py's make_config)."""
-    from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig
+    from recsys_spark.config import AppConfig
+    from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
 
     values = {"warehouse": WarehouseConfig(root=str(tmp_path / "warehouse"), backend="delta_rs"),
               "landing": LandingConfig(root=str(tmp_path / "landing")),

@@ -6,7 +6,7 @@ import pytest
 
 from recsys_spark.bandit.ope import estimate_policy_value
 from recsys_spark.bandit.ope_data import evaluation_samples, read_obd
-from recsys_spark.bandit.settings import BanditConfig
+from recsys_spark.settings.bandit import BanditConfig
 
 pytestmark = pytest.mark.unit
 

@@ -13,8 +13,8 @@ from pyspark.sql import functions as F
 from recsys_spark.bandit.ope_data import LOGGED_COLUMNS, evaluation
 from recsys_spark.bandit.ope_run import run_ope
 from recsys_spark.bandit.ope_truth import find_truth_root, true_policy_value
-from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.runs import RunContext
+from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.tables import TableStore
 from tests.conftest import make_config
 

@@ -11,7 +11,6 @@ from pyspark.sql import functions as F
 from recsys_spark.bandit.constraints import allocate_budget, visit_probabilities
 from recsys_spark.bandit.policies import select_slots, thompson_draw
 from recsys_spark.bandit.propensity import thompson_propensity
-from recsys_spark.bandit.settings import BanditConfig
 from recsys_spark.bandit.stage import (
     arm_statistics,
     build_candidates,
@@ -21,6 +20,7 @@ from recsys_spark.bandit.stage import (
     run_bandit,
 )
 from recsys_spark.runs import RunContext
+from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore
 from tests.bandit.data import (

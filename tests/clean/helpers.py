@@ -11,8 +11,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from recsys_spark.clean.stage import make_clean_stage
 from recsys_spark.config import AppConfig
-from recsys_spark.ingest.clean import make_clean_stage
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore

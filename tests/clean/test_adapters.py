@@ -8,8 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from recsys_spark.ingest.privacy import hmac_hex
-from recsys_spark.ingest.settings import PrivacyConfig
+from recsys_spark.clean.privacy import hmac_hex
+from recsys_spark.settings.clean import PrivacyConfig
 from tests.clean.helpers import read_table, run_clean, with_clean
 from tests.conftest import REPO_ROOT, make_config
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from recsys_spark.clean.privacy import PrivacyKeyError, hmac_hex, resolve_hmac_key
+from recsys_spark.clean.stage import ConservationError, _check_conservation
 from recsys_spark.cli import main
-from recsys_spark.ingest.clean import ConservationError, _check_conservation
-from recsys_spark.ingest.privacy import PrivacyKeyError, hmac_hex, resolve_hmac_key
-from recsys_spark.ingest.settings import PrivacyConfig
+from recsys_spark.settings.clean import PrivacyConfig
 
 
 @pytest.mark.unit

@@ -10,9 +10,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from recsys_spark.ingest.clean import classify, parse_lines
-from recsys_spark.ingest.reader import list_input_files, read_lines
-from recsys_spark.ingest.settings import CleanConfig, PrivacyConfig
+from recsys_spark.clean.reader import list_input_files, read_lines
+from recsys_spark.clean.stage import classify, parse_lines
+from recsys_spark.settings.clean import CleanConfig, PrivacyConfig
 from tests.clean.helpers import RUN_DATE, event, line, write_lines
 
 GOOD = [line(event(1)), line(event(2, event_type="purchase", price=19.9, quantity=2))]

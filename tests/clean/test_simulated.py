@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from recsys_spark.ingest.settings import QualityConfig
+from recsys_spark.settings.clean import QualityConfig
 from tests.clean.helpers import read_table, run_clean, with_clean
 from tests.conftest import make_config
 

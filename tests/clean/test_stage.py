@@ -10,11 +10,11 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from recsys_spark.clean.publish import write_events
+from recsys_spark.clean.reader import CleanInputError
 from recsys_spark.errors import ConcurrentWriteError, DataQualityError
-from recsys_spark.ingest.publish import write_events
-from recsys_spark.ingest.reader import CleanInputError
-from recsys_spark.ingest.settings import QualityConfig
 from recsys_spark.runs import RunContext
+from recsys_spark.settings.clean import QualityConfig
 from recsys_spark.tables import TableStore
 from tests.clean.helpers import (
     RUN_DATE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import SparkSession
 
-from recsys_spark.config import WarehouseConfig
 from recsys_spark.fingerprint import table_fingerprint
+from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import TableStore
 from tests.conftest import PipelineRun
 

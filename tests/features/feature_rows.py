@@ -10,8 +10,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from recsys_spark.config import AppConfig, LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.config import AppConfig
 from recsys_spark.schemas import events as schemas
+from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
 from tests.schemas import nullable
 
 EVENTS = nullable(schemas.EVENTS)

@@ -7,8 +7,8 @@ import pytest
 
 from recsys_spark.cli import main
 from recsys_spark.config import load_config
-from recsys_spark.features.settings import FeaturesConfig
-from recsys_spark.similarity.settings import EventWeights, SimilarityConfig
+from recsys_spark.settings.features import FeaturesConfig
+from recsys_spark.settings.similarity import EventWeights, SimilarityConfig
 
 LOCAL_YAML = str(Path(__file__).resolve().parents[2] / "conf" / "local.yaml")
 

@@ -13,9 +13,9 @@ from pyspark.sql import functions as F
 
 from recsys_spark.errors import UnknownTableError
 from recsys_spark.features.segments import Centroid, match_centroids
-from recsys_spark.features.settings import FeaturesConfig
 from recsys_spark.features.stage import run_features
 from recsys_spark.runs import RunContext
+from recsys_spark.settings.features import FeaturesConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from recsys_spark.config import WarehouseConfig
+from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import CommitInfo, TableStore
 
 pytestmark = pytest.mark.unit

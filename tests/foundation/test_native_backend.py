@@ -10,8 +10,8 @@ from chispa import assert_df_equality
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from recsys_spark.config import WarehouseConfig
 from recsys_spark.errors import SchemaMismatchError
+from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import CommitInfo, TableStore, TxnId
 from recsys_spark.tables.native_backend import NativeDeltaBackend
 from recsys_spark.tables.store import delta_jars_present

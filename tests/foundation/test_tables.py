@@ -23,13 +23,13 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from recsys_spark.config import WarehouseConfig
 from recsys_spark.errors import (
     ConcurrentWriteError,
     SchemaMismatchError,
     TableError,
     UnknownTableError,
 )
+from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import CommitInfo, TableStore, TxnId, deltars_backend
 
 pytestmark = pytest.mark.unit

@@ -9,9 +9,9 @@ from chispa import assert_approx_df_equality
 
 from recsys_spark.errors import UnknownTableError
 from recsys_spark.response.metrics import binary_metrics, with_baselines
-from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.response.stage import run_response
 from recsys_spark.runs import RunContext
+from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.tables import TableStore
 from tests.conftest import make_config
 

@@ -9,8 +9,8 @@ from pyspark.sql import functions as F
 from recsys_spark.errors import SchemaMismatchError
 from recsys_spark.response.feature_set import FeatureSpec
 from recsys_spark.response.model import EPS, ResponseModel, fit
-from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.response.training_features import BASE_NUMERIC
+from recsys_spark.settings.response import ResponseConfig
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from recsys_spark.response.scoring import (
     filter_active_promotions,
     user_categories,
 )
-from recsys_spark.response.settings import ResponseConfig
+from recsys_spark.settings.response import ResponseConfig
 from tests.response.response_data import USER_SEGMENTS, USERS, event, events_df, promotion, promotions_df
 
 pytestmark = pytest.mark.unit

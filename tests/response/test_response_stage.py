@@ -16,9 +16,9 @@ from pyspark.sql import functions as F
 
 from recsys_spark.errors import UnknownTableError
 from recsys_spark.response.rescore import SCORING_STAGE, run_response_scoring
-from recsys_spark.response.settings import ResponseConfig
 from recsys_spark.response.stage import model_path, run_response
 from recsys_spark.runs import RunContext
+from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
 from tests.conftest import make_config

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from sim_rows import app_config, clustered_world, events_frame
 
 from recsys_spark.runs import RunContext
-from recsys_spark.similarity.settings import SimilarityConfig
+from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.stage import run_similarity
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from recsys_spark.simulate.settings import PRESETS, DirtRates, SimulateSection, SimulatorConfig
+from recsys_spark.settings.simulate import PRESETS, DirtRates, SimulateSection, SimulatorConfig
 
 pytestmark = pytest.mark.unit
 

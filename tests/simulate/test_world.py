@@ -6,7 +6,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from recsys_spark.simulate.settings import SimulatorConfig
+from recsys_spark.settings.simulate import SimulatorConfig
 from recsys_spark.simulate.world import (
     build_world,
     item_probabilities,

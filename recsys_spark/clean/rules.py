@@ -15,8 +15,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.ingest.canonical import EVENT_TYPES, ID_FIELDS
-from recsys_spark.ingest.settings import CleanConfig
+from recsys_spark.clean.canonical import EVENT_TYPES, ID_FIELDS
+from recsys_spark.settings.clean import CleanConfig
 
 REASON_CODES: tuple[str, ...] = (
     "malformed_record", "encoding", "size_violation", "missing_required", "bad_type",

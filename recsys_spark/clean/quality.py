@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pyspark.sql import functions as F
 
 from recsys_spark.errors import DataQualityError
-from recsys_spark.ingest.settings import QualityConfig
+from recsys_spark.settings.clean import QualityConfig
 from recsys_spark.tables import TableStore
 
 PIPELINE_RUNS_TABLE = "pipeline_runs"

@@ -16,7 +16,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from recsys_spark.errors import RecsysError
-from recsys_spark.ingest.settings import PrivacyConfig
+from recsys_spark.settings.clean import PrivacyConfig
 
 MIN_KEY_BYTES = 16
 

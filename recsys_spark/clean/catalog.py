@@ -14,8 +14,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
-from recsys_spark.ingest.privacy import pseudonymize
-from recsys_spark.ingest.reader import CleanInputError, list_input_files
+from recsys_spark.clean.privacy import pseudonymize
+from recsys_spark.clean.reader import CleanInputError, list_input_files
 from recsys_spark.schemas.events import ITEMS, PROMOTIONS, USERS
 
 log = logging.getLogger(__name__)

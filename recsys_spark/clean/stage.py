@@ -16,19 +16,19 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from recsys_spark.clean import jsonl, obd, quality, rees46
+from recsys_spark.clean.canonical import with_typed_fields
+from recsys_spark.clean.catalog import read_snapshot
+from recsys_spark.clean.dedup import EXISTING, IN_RUN, with_duplicate_flags
+from recsys_spark.clean.privacy import pseudonymize, resolve_hmac_key
+from recsys_spark.clean.publish import EVENTS_TABLE, write_dims, write_events, write_quarantine
+from recsys_spark.clean.reader import list_input_files, read_lines
+from recsys_spark.clean.rules import REASON_CODES, with_bot_reason, with_rule_reasons
 from recsys_spark.errors import DataQualityError
-from recsys_spark.ingest import jsonl, obd, quality, rees46
-from recsys_spark.ingest.canonical import with_typed_fields
-from recsys_spark.ingest.catalog import read_snapshot
-from recsys_spark.ingest.dedup import EXISTING, IN_RUN, with_duplicate_flags
-from recsys_spark.ingest.privacy import pseudonymize, resolve_hmac_key
-from recsys_spark.ingest.publish import EVENTS_TABLE, write_dims, write_events, write_quarantine
-from recsys_spark.ingest.reader import list_input_files, read_lines
-from recsys_spark.ingest.rules import REASON_CODES, with_bot_reason, with_rule_reasons
-from recsys_spark.ingest.settings import CleanConfig
 from recsys_spark.paths import join_uri
 from recsys_spark.runs import RunContext, StageReport, make_run_id
 from recsys_spark.schemas.events import EVENTS, EVENTS_QUARANTINE
+from recsys_spark.settings.clean import CleanConfig
 from recsys_spark.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,12 @@ def make_clean_stage(source: str | None = None, input_path: str | None = None
     """The stage function for stage_runner.run_stage, with the CLI's --source / --input."""
 
     def stage(spark: SparkSession, store: TableStore, ctx: RunContext) -> StageReport:
-        return clean_stage(spark, store, ctx, source=source, input_path=input_path)
+        return run_clean(spark, store, ctx, source=source, input_path=input_path)
 
     return stage
 
 
-def clean_stage(spark: SparkSession, store: TableStore, ctx: RunContext,
+def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
                 source: str | None = None, input_path: str | None = None) -> StageReport:
     """Clean one run date. Returns the StageReport recorded in `pipeline_runs`.
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.ingest.canonical import FIELDS, blank_to_null, raw
-from recsys_spark.ingest.dedup import content_fingerprint
-from recsys_spark.ingest.settings import CleanConfig
+from recsys_spark.clean.canonical import FIELDS, blank_to_null, raw
+from recsys_spark.clean.dedup import content_fingerprint
+from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
 COLUMNS: tuple[str, ...] = ("event_time", "event_type", "product_id", "category_id",

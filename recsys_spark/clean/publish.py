@@ -30,8 +30,8 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 
+from recsys_spark.clean.catalog import DimSnapshot
 from recsys_spark.errors import ConcurrentWriteError
-from recsys_spark.ingest.catalog import DimSnapshot
 from recsys_spark.runs import RunContext
 from recsys_spark.schemas.events import EVENTS
 from recsys_spark.stage_runner import write_run_partition

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.ingest.canonical import FIELDS, raw
-from recsys_spark.ingest.settings import CleanConfig
+from recsys_spark.clean.canonical import FIELDS, raw
+from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
 EXCLUDED_FILES: tuple[str, ...] = ("item_context.csv", "item_context.csv.gz")

@@ -12,8 +12,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType
 
-from recsys_spark.ingest.canonical import FIELDS, raw
-from recsys_spark.ingest.settings import CleanConfig
+from recsys_spark.clean.canonical import FIELDS, raw
+from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
 _RECORD_SCHEMA = MapType(StringType(), StringType())
