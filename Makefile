@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: install demo test package lint bench clean-venv
+.PHONY: install jars demo test package lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null 2>&1 || { echo "Java 17 is required (see README: Prerequisites)"; exit 1; }
@@ -15,6 +15,14 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## The pinned JVM jars of jars.lock (Delta for the native backend) in .jars/, checked by SHA-256.
+JARS_STAMP := .jars/.verified
+$(JARS_STAMP): jars.lock tools/fetch_jars.py
+	$(PYTHON) tools/fetch_jars.py
+	@touch $(JARS_STAMP)
+
+jars: $(JARS_STAMP)
 
 ## The main job on the embedded default: simulate the demo shop, run every stage, print a summary.
 demo: $(STAMP)
