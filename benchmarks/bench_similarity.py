@@ -67,7 +67,7 @@ def synthetic_events(spark: SparkSession, n: int, seed: int = 11) -> DataFrame:
 
 def emitted_pairs(store: TableStore, cfg: SimilarityConfig) -> int:
     """Pairs the capped self-join emits: sum over contexts of m*(m-1)/2, m = capped history."""
-    from recsys_spark.similarity.cooccurrence import context_items, with_event_weight
+    from recsys_spark.ranking.cooccurrence import context_items, with_event_weight
 
     entries_df = context_items(with_event_weight(store.read("events"), cfg, RUN_DATE), cfg)
     per = entries_df.groupBy("context_id").count()

@@ -21,6 +21,7 @@ from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.settings.clean import CleanConfig
 from recsys_spark.settings.core import LandingConfig, RunConfig, SparkConfig, WarehouseConfig
 from recsys_spark.settings.features import FeaturesConfig
+from recsys_spark.settings.ranking import RankingConfig
 from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.settings.simulate import SimulateSection
@@ -41,6 +42,7 @@ class AppConfig:
     bandit: BanditConfig = field(default_factory=BanditConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
     response: ResponseConfig = field(default_factory=ResponseConfig)
     simulate: SimulateSection = field(default_factory=SimulateSection)
     # Which files built this config, in order (for messages and run records).

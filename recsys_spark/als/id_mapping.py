@@ -11,11 +11,16 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegerType, LongType, StructField, StructType
+from pyspark.sql.types import LongType, StructField, StructType
 
-from recsys_spark.errors import RecsysError, TableError
+from recsys_spark.errors import TableError
+from recsys_spark.ranking.indexing import (  # noqa: F401  (re-exported: the als API)
+    MAX_ALS_INDEX,
+    AlsIdRangeError,
+    assign_new_indices,
+)
 from recsys_spark.runs import RunContext
 from recsys_spark.schemas.als import ALS_ID_MAP
 from recsys_spark.stage_io import write_output
@@ -24,14 +29,7 @@ from recsys_spark.tables import TableStore
 log = logging.getLogger(__name__)
 
 ID_MAP_TABLE = "als_id_map"
-MAX_ALS_INDEX = 2**31 - 1
-# Fixed: changing it would change the order new ids are numbered in (never their old indices).
-ASSIGN_BUCKETS = 256
 Kind = Literal["user", "item"]
-
-
-class AlsIdRangeError(RecsysError, OverflowError):
-    """More distinct ids than ALS's 32-bit indices can hold."""
 
 
 def read_id_map(spark: SparkSession, store: TableStore, kind: Kind, version: int | None = None
@@ -44,38 +42,6 @@ def read_id_map(spark: SparkSession, store: TableStore, kind: Kind, version: int
         return spark.createDataFrame([], empty)
     return store.read(ID_MAP_TABLE, version=version,
                       partition_filters=[("kind", "=", kind)]).select("id", "idx")
-
-
-def assign_new_indices(spark: SparkSession, existing_df: DataFrame, ids_df: DataFrame,
-                       first_idx: int) -> tuple[DataFrame, int]:
-    """Indices for the ids in ``ids_df`` (column ``id``) that ``existing_df`` lacks.
-
-    Returns:
-        (DataFrame[id, idx long] numbered ``first_idx ..`` by (hash bucket, id), how many).
-
-    Raises:
-        AlsIdRangeError: the last index would exceed 2^31 - 1.
-    """
-    new_df = (ids_df.select("id").filter(F.col("id").isNotNull()).distinct()
-              .join(existing_df.select("id"), on="id", how="left_anti")
-              .withColumn("bucket", F.pmod(F.xxhash64("id"), F.lit(ASSIGN_BUCKETS)).cast("int")))
-    counts = sorted((int(r["bucket"]), int(r["n"]))
-                    for r in new_df.groupBy("bucket").agg(F.count("*").alias("n")).collect())
-    total = sum(n for _, n in counts)
-    if total and first_idx + total - 1 > MAX_ALS_INDEX:
-        raise AlsIdRangeError(
-            f"als_id_map: {first_idx + total} ids would exceed ALS's 32-bit index range "
-            f"(max {MAX_ALS_INDEX}); shorten als.window_days or filter rare ids")
-    offsets, running = [], first_idx
-    for bucket, n in counts:
-        offsets.append((bucket, running))
-        running += n
-    offsets_df = spark.createDataFrame(offsets, StructType([
-        StructField("bucket", IntegerType(), False), StructField("offset", LongType(), False)]))
-    order = Window.partitionBy("bucket").orderBy("id")
-    assigned_df = (new_df.join(F.broadcast(offsets_df), on="bucket", how="inner")
-                   .select("id", (F.col("offset") + F.row_number().over(order) - 1).alias("idx")))
-    return assigned_df, total
 
 
 def update_id_map(spark: SparkSession, store: TableStore, ctx: RunContext, kind: Kind,

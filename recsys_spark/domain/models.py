@@ -5,3 +5,6 @@ RESPONSE_MODEL = "response_logreg"
 RESPONSE_GLOBAL_RATE = "baseline_global_rate"
 RESPONSE_PROMOTION_RATE = "baseline_promotion_rate"
 POPULARITY = "popularity"
+# The model_metrics row that says which candidate a stage published, why, and its figure on the
+# window that did not choose it (docs/rankings.md).
+PUBLISHED = "published"

@@ -8,20 +8,23 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.domain.events import top_level
+from recsys_spark.ranking.measures import similarity_score, top_k
 from recsys_spark.settings.similarity import Measure
-from recsys_spark.similarity.measures import similarity_score, top_k
 
 
-def item_categories(events_df: DataFrame, items_df: DataFrame | None) -> DataFrame:
-    """item_id -> top-level category: the catalog's when known, else the events' (max, stable)."""
+def item_categories(events_df: DataFrame, items_df: DataFrame | None, full: bool = False
+                    ) -> DataFrame:
+    """item_id -> category: the catalog's when known, else the events' (max, stable); its top
+    level unless ``full``."""
+    level = (lambda c: c) if full else top_level
     from_events = (events_df.filter(F.col("item_id").isNotNull() & F.col("category").isNotNull())
                    .groupBy("item_id").agg(F.max("category").alias("ev_category")))
     if items_df is None:
-        return from_events.select("item_id", top_level(F.col("ev_category")).alias("category"))
+        return from_events.select("item_id", level(F.col("ev_category")).alias("category"))
     catalog = items_df.filter(F.col("category").isNotNull()).groupBy("item_id").agg(
         F.max("category").alias("cat_category"))
     return (catalog.join(from_events, on="item_id", how="full")
-            .select("item_id", top_level(F.coalesce("cat_category", "ev_category")).alias("category")))
+            .select("item_id", level(F.coalesce("cat_category", "ev_category")).alias("category")))
 
 
 def item_category_affinity(top_df: DataFrame, categories_df: DataFrame) -> DataFrame:

@@ -9,11 +9,11 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
 from sim_rows import event, events_frame
 
+from recsys_spark.ranking.cooccurrence import context_items, with_event_weight
+from recsys_spark.ranking.measures import top_k
+from recsys_spark.ranking.similarity_model import compute_similarity
 from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.categories import category_affinity, item_categories
-from recsys_spark.similarity.cooccurrence import context_items, with_event_weight
-from recsys_spark.similarity.measures import top_k
-from recsys_spark.similarity.model import compute_similarity
 
 AS_OF = dt.date(2026, 11, 30)
 EXACT = dict(contexts="user", half_life_days=None, min_support=1, top_k=10,

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.settings.similarity import SimilarityConfig
-from recsys_spark.similarity.cooccurrence import (
+from recsys_spark.ranking.cooccurrence import (
     context_items,
     cooccurrence_pairs,
     item_diagonal,
     with_event_weight,
     with_sampling,
 )
-from recsys_spark.similarity.measures import pair_scores, top_k
+from recsys_spark.ranking.measures import pair_scores, top_k
+from recsys_spark.settings.similarity import SimilarityConfig
 
 
 @dataclass
