@@ -1,5 +1,6 @@
 """The features stage: events (+ promotions, users, items) -> user_features, user_segments,
-segment_centroids, item_stats for one run date."""
+segment_centroids, item_stats and user_category_affinity (with its model_metrics) for one run
+date."""
 from __future__ import annotations
 
 import logging
@@ -8,12 +9,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from recsys_spark.features.category_ranking import rank_categories
 from recsys_spark.features.item_stats import build_item_stats
 from recsys_spark.features.segments import Centroid, centroids_from_rows, fit_segments, with_rfm
 from recsys_spark.features.user_features import build_user_features
+from recsys_spark.ranking.selection import report_figures
 from recsys_spark.runs import RunContext, StageReport, derive_seed
 from recsys_spark.schemas.features import SEGMENT_CENTROIDS
-from recsys_spark.stage_io import DateWindow, Inputs, conform, spec_of, write_output
+from recsys_spark.stage_io import DateWindow, Inputs, conform, spec_of, write_metrics, write_output
 from recsys_spark.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,9 @@ def run_features(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
     write_output(store, ctx, report, "segment_centroids", _centroids_df(spark, centroids))
     write_output(store, ctx, report, "item_stats",
                  build_item_stats(window_df, items_df, ctx.run_date, cfg))
+    if cfg.category_ranking:
+        write_category_ranking(store, ctx, report, window_df, assigned_df,
+                               features_df.select("user_id"))
 
     counts = features_df.agg(F.count("*").alias("users"),
                              F.sum("has_history").alias("with_history")).collect()[0]
@@ -68,6 +74,24 @@ def run_features(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
     features_df.unpersist()
     window_df.unpersist()
     return report
+
+
+def write_category_ranking(store: TableStore, ctx: RunContext, report: StageReport,
+                           events_df: DataFrame, segments_df: DataFrame, users_df: DataFrame) -> None:
+    """Choose and write user_category_affinity for ``users_df``; the choice's figures go to
+    model_metrics and the decision to the report (category_ranking.py)."""
+    segments_df = segments_df.select("user_id", "segment_id").persist()  # read by every cut
+    decision, published = rank_categories(events_df, segments_df, users_df, ctx.config,
+                                          ctx.run_date, ctx.seed("categories"))
+    try:
+        result = write_output(store, ctx, report, "user_category_affinity", published.ranking_df)
+    finally:
+        published.release()
+        segments_df.unpersist()
+    write_metrics(store, ctx, report, decision.rows)
+    report.metrics.update(report_figures(decision))
+    report.metrics["rows_user_category_affinity"] = float(result.rows_written)
+    report.notes.update(decision.notes)
 
 
 def _centroids_df(spark: SparkSession, centroids: list[Centroid]) -> DataFrame:

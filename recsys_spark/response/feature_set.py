@@ -1,13 +1,17 @@
 """The full feature set: event features plus the optional per-run input tables, point in time.
 
-`user_features`, `user_segments`, `als_category_affinity` and `item_similarity` are written once
-per run date
-(partition ``run_date``) from events up to the end of that date. A probe may use the latest
+`user_features`, `user_segments`, `user_category_affinity` and `item_similarity` are written once
+per run date (partition ``run_date``) from events up to the end of that date. A probe may use the latest
 snapshot dated strictly before its ``probe_time``'s date: an impression on day X sees the
 snapshot of X-1 at the latest; scoring (probe_time = the first instant after the run date D)
 sees the snapshot of D. A table that is missing, or whose snapshots cover too few training
 rows, is left out, and the same choice (a FeatureSpec) is applied when scoring.
 
+`user_category_affinity` (the user's top-N categories, chosen on a later window than it was fitted
+on: docs/rankings.md) gives ``cat_affinity``: 1 / the rank of the user's best category that falls
+under one of the promotion's eligible categories (0 when none of the N does). A rank, not the
+score, because the published candidate may change from run to run (the blend, a baseline) and
+its scores with it; the rank means the same thing whichever won.
 `item_similarity` gives ``sim_affinity``, the similarity of the user's recent items (before the
 probe) to the promotion's eligible items: defined in response/similarity_affinity.py.
 """
@@ -17,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, FloatType, IntegerType, LongType, ShortType
 
@@ -44,7 +48,7 @@ class OptionalInputs:
 
     user_features: DataFrame | None = None
     user_segments: DataFrame | None = None
-    als_category_affinity: DataFrame | None = None
+    user_category_affinity: DataFrame | None = None
     item_similarity: DataFrame | None = None
 
 
@@ -54,7 +58,7 @@ class FeatureSpec:
 
     user_feature_columns: tuple[str, ...] = ()
     use_segments: bool = False
-    use_als: bool = False
+    use_categories: bool = False
     use_similarity: bool = False
 
     @property
@@ -62,8 +66,8 @@ class FeatureSpec:
         extra: list[str] = []
         if self.user_feature_columns:
             extra += [f"uf_{c}" for c in self.user_feature_columns] + ["uf_present"]
-        if self.use_als:
-            extra += ["als_affinity", "als_present"]
+        if self.use_categories:
+            extra += ["cat_affinity", "cat_present"]
         if self.use_similarity:
             extra += ["sim_affinity", "sim_present"]
         return BASE_NUMERIC + tuple(extra)
@@ -87,7 +91,8 @@ class FeatureSpec:
         """
         spec = cls(user_feature_columns=tuple(c[3:] for c in columns
                                               if c.startswith("uf_") and c != "uf_present"),
-                   use_segments="segment_id_vec" in columns, use_als="als_affinity" in columns,
+                   use_segments="segment_id_vec" in columns,
+                   use_categories="cat_affinity" in columns,
                    use_similarity="sim_affinity" in columns)
         if spec.assembled_columns != tuple(columns):
             raise SchemaMismatchError(f"the model's feature columns {list(columns)} are not those of this "
@@ -98,7 +103,7 @@ class FeatureSpec:
     def sources(self) -> tuple[str, ...]:
         return tuple(name for name, used in (("user_features", bool(self.user_feature_columns)),
                                              ("user_segments", self.use_segments),
-                                             ("als_category_affinity", self.use_als),
+                                             ("user_category_affinity", self.use_categories),
                                              ("item_similarity", self.use_similarity)) if used)
 
 
@@ -111,12 +116,12 @@ def candidate_spec(inputs: OptionalInputs) -> FeatureSpec:
     segments = inputs.user_segments
     use_segments = (segments is not None and "run_date" in segments.columns
                     and {"segment_id", "rfm_segment"} <= set(segments.columns))
-    als = inputs.als_category_affinity
-    use_als = als is not None and {"run_date", "category", "score"} <= set(als.columns)
+    categories = inputs.user_category_affinity
+    use_categories = categories is not None and {"run_date", "category", "rank"} <= set(categories.columns)
     sim = inputs.item_similarity
     use_similarity = sim is not None and {"run_date", "item_id", "similar_item_id",
                                           "score"} <= set(sim.columns)
-    return FeatureSpec(uf_columns, use_segments, use_als, use_similarity)
+    return FeatureSpec(uf_columns, use_segments, use_categories, use_similarity)
 
 
 def with_snapshot_date(probes_df: DataFrame, table_df: DataFrame, column: str) -> DataFrame:
@@ -152,23 +157,29 @@ def with_segments(df: DataFrame, seg_df: DataFrame) -> DataFrame:
             .drop("_seg_date"))
 
 
-def with_als_affinity(df: DataFrame, als_df: DataFrame) -> DataFrame:
-    """Add als_affinity: the user's highest ALS category score among the promotion's eligible
-    categories (all categories when it has none), 0.0 when unknown; and als_present."""
-    dated_df = with_snapshot_date(df, als_df, "_als_date")
-    snap_df = als_df.select("user_id", F.col("run_date").alias("_als_date"),
-                            F.col("category").alias("_als_category"), F.col("score").cast("double")
-                            .alias("_als_score"))
-    # Per probe: the user's category rows of that snapshot (a few tens), reduced at once.
-    affinity_df = (dated_df.select("probe_id", "user_id", "_als_date", "eligible_categories")
-                   .join(snap_df, on=["user_id", "_als_date"], how="inner")
+def under_eligible(category: Column, eligible: Column) -> Column:
+    """True when ``category`` is one of the ``eligible`` categories or lies under one of them
+    ("a.b" is under "a"), or the promotion has no eligible categories."""
+    return (F.size(eligible) == 0) | F.exists(
+        eligible, lambda e: (category == e) | category.startswith(F.concat(e, F.lit("."))))
+
+
+def with_category_affinity(df: DataFrame, ranking_df: DataFrame) -> DataFrame:
+    """Add cat_affinity: 1 / rank of the user's best-ranked category under the promotion's
+    eligible categories in the latest snapshot before the probe's day (0.0 when none), and
+    cat_present (1.0 when the user has a list in that snapshot)."""
+    dated_df = with_snapshot_date(df, ranking_df, "_cat_date")
+    snap_df = ranking_df.select("user_id", F.col("run_date").alias("_cat_date"),
+                                F.col("category").alias("_cat"), F.col("rank").alias("_cat_rank"))
+    # Per probe: the user's top-N rows of that snapshot (N = features.category_top_n).
+    affinity_df = (dated_df.select("probe_id", "user_id", "_cat_date", "eligible_categories")
+                   .join(snap_df, on=["user_id", "_cat_date"], how="inner")
                    .groupBy("probe_id")
-                   .agg(F.max(F.when((F.size("eligible_categories") == 0)
-                                     | F.array_contains("eligible_categories", F.col("_als_category")),
-                                     F.col("_als_score"))).alias("als_affinity"),
-                        F.lit(1.0).alias("als_present")))
-    return (dated_df.drop("_als_date").join(affinity_df, on="probe_id", how="left")
-            .fillna(0.0, subset=["als_affinity", "als_present"]))
+                   .agg(F.max(F.when(under_eligible(F.col("_cat"), F.col("eligible_categories")),
+                                     1.0 / F.col("_cat_rank"))).alias("cat_affinity"),
+                        F.lit(1.0).alias("cat_present")))
+    return (dated_df.drop("_cat_date").join(affinity_df, on="probe_id", how="left")
+            .fillna(0.0, subset=["cat_affinity", "cat_present"]))
 
 
 def with_similarity_affinity(df: DataFrame, sim_df: DataFrame, events_df: DataFrame | None,
@@ -193,8 +204,8 @@ def with_optional_features(df: DataFrame, inputs: OptionalInputs, spec: FeatureS
         df = with_user_features(df, inputs.user_features, spec.user_feature_columns)
     if spec.use_segments and inputs.user_segments is not None:
         df = with_segments(df, inputs.user_segments)
-    if spec.use_als and inputs.als_category_affinity is not None:
-        df = with_als_affinity(df, inputs.als_category_affinity)
+    if spec.use_categories and inputs.user_category_affinity is not None:
+        df = with_category_affinity(df, inputs.user_category_affinity)
     if spec.use_similarity and inputs.item_similarity is not None:
         df = with_similarity_affinity(df, inputs.item_similarity, events_df, recent_events)
     return df
@@ -203,7 +214,7 @@ def with_optional_features(df: DataFrame, inputs: OptionalInputs, spec: FeatureS
 def coverage(df: DataFrame, spec: FeatureSpec) -> dict[str, float]:
     """Share of rows that found a snapshot, per optional table in ``spec`` (one aggregate)."""
     present = {"user_features": "uf_present", "user_segments": "seg_present",
-               "als_category_affinity": "als_present", "item_similarity": "sim_present"}
+               "user_category_affinity": "cat_present", "item_similarity": "sim_present"}
     wanted = {name: present[name] for name in spec.sources}
     if not wanted:
         return {}
@@ -241,7 +252,7 @@ def build_features(probes_df: DataFrame, events_df: DataFrame, promotions_df: Da
                            user_feature_columns=() if "user_features" in low
                            else spec.user_feature_columns,
                            use_segments=spec.use_segments and "user_segments" not in low,
-                           use_als=spec.use_als and "als_category_affinity" not in low,
+                           use_categories=spec.use_categories and "user_category_affinity" not in low,
                            use_similarity=spec.use_similarity and "item_similarity" not in low)
     # A promotion without an end date (say) leaves a null; the assembler needs numbers.
     out_df = (with_optional_features(base_df, inputs, spec, events_df, recent_events)

@@ -44,7 +44,9 @@ def latest_trained_model(inputs: Inputs) -> TrainedModel:
     if not inputs.has(PIPELINE_RUNS_TABLE):
         raise missing
     row = (inputs.read(PIPELINE_RUNS_TABLE, filters=[("run_date", "<=", run_date)])
-           .filter((F.col("stage") == TRAINING_STAGE) & (F.col("status") == "succeeded"))
+           .filter((F.col("stage") == TRAINING_STAGE) & (F.col("status") == "succeeded")
+                   # a run that published the baseline (too little history) saved no model
+                   & F.col("notes").getItem("model_path").isNotNull())
            .orderBy(F.col("run_date").desc(), F.col("attempt").desc())
            .select("run_id", "run_date").first())
     if row is None:

@@ -2,7 +2,7 @@
 
 Reads `events` (the feature lookback window, and promo redemptions since the earliest active
 promotion started, for the budgets), `promotions` (required), `users` and the per-run tables
-`user_features`, `user_segments`, `als_category_affinity`, `item_similarity` (optional: only
+`user_features`, `user_segments`, `user_category_affinity`, `item_similarity` (optional: only
 the run partitions the point-in-time features can use). Writes `promotion_scores`,
 `model_metrics`, optionally `response_training_set`, and the model under
 ``<warehouse>/_models/response/<run_id>``.
@@ -15,14 +15,15 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
-from recsys_spark.domain.models import RESPONSE_MODEL, RESPONSE_PROMOTION_RATE
+from recsys_spark.domain.models import PUBLISHED, RESPONSE_MODEL, RESPONSE_PROMOTION_RATE
 from recsys_spark.domain.promotions import servable_promotions, spend_start
 from recsys_spark.paths import join_uri
 from recsys_spark.response.evaluate import evaluate
+from recsys_spark.response.fallback import baseline_scores, promotion_rates
 from recsys_spark.response.feature_set import FeatureSpec, OptionalInputs
 from recsys_spark.response.model import ResponseModel, fit
 from recsys_spark.response.scoring import candidate_users, eligible_pairs, score_pairs, user_categories
-from recsys_spark.response.train import build_training_data, training_set_rows
+from recsys_spark.response.train import TooLittleHistoryError, build_training_data, training_set_rows
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.stage_io import DateWindow, Inputs, write_metrics, write_output
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 STAGE = "response"
 SCORES_TABLE = "promotion_scores"
 TRAINING_SET_TABLE = "response_training_set"
-PER_RUN_INPUTS = ("user_features", "user_segments", "als_category_affinity", "item_similarity")
+PER_RUN_INPUTS = ("user_features", "user_segments", "user_category_affinity", "item_similarity")
 
 
 def model_path(warehouse_root: str, run_id: str) -> str:
@@ -77,35 +78,68 @@ def read_inputs(inputs: Inputs, cfg: ResponseConfig, first_probe_date: dt.date) 
         latest_segments_df=inputs.latest_run("user_segments"))
 
 
+def scoring_pairs(ctx: RunContext, data: ResponseInputs) -> DataFrame:
+    """user_id, promotion_id of every eligible (user, servable promotion) pair of the run date."""
+    cfg, run_date = ctx.config.response, ctx.run_date
+    users_df = candidate_users(data.users_df, data.events_df, data.latest_segments_df, cfg, run_date)
+    return eligible_pairs(users_df, data.servable_df,
+                          user_categories(data.events_df, data.latest_features_df, run_date),
+                          cfg.targeting)
+
+
 def write_scores(store: TableStore, ctx: RunContext, report: StageReport, model: ResponseModel,
                  spec: FeatureSpec, model_run_id: str, data: ResponseInputs) -> WriteResult:
     """Score every eligible (user, servable promotion) pair of the run date with ``model`` and
     replace the run date's partition of `promotion_scores`."""
-    cfg, run_date = ctx.config.response, ctx.run_date
-    users_df = candidate_users(data.users_df, data.events_df, data.latest_segments_df, cfg, run_date)
-    pairs_df = eligible_pairs(users_df, data.servable_df,
-                              user_categories(data.events_df, data.latest_features_df, run_date),
-                              cfg.targeting)
-    scores_df = score_pairs(pairs_df, model, spec, data.events_df, data.promotions_df, data.optional,
-                            cfg, run_date, model_run_id)
+    scores_df = score_pairs(scoring_pairs(ctx, data), model, spec, data.events_df, data.promotions_df,
+                            data.optional, ctx.config.response, ctx.run_date, model_run_id)
     return write_output(store, ctx, report, SCORES_TABLE, scores_df)
+
+
+def publish_baseline(store: TableStore, ctx: RunContext, report: StageReport, data: ResponseInputs,
+                     why: str) -> StageReport:
+    """Too little labelled history: score every eligible pair with the per-promotion baseline
+    (response/fallback.py), record why in model_metrics and the report, and succeed."""
+    rates = promotion_rates(data.events_df, ctx.config.response, ctx.run_date)
+    written = write_output(store, ctx, report, SCORES_TABLE,
+                           baseline_scores(scoring_pairs(ctx, data), rates, ctx.run_id))
+    reason = (f"{why} — published {RESPONSE_PROMOTION_RATE} instead: each promotion's rate over "
+              f"{rates.impressions} labelled impressions, shrunk toward {rates.global_rate:.4f}")
+    write_metrics(store, ctx, report, [
+        {"model": PUBLISHED, "metric": "auc_roc", "value": None, "split": "test",
+         "params": {"candidate": RESPONSE_PROMOTION_RATE, "role": "baseline", "reason": reason}},
+        {"model": RESPONSE_PROMOTION_RATE, "metric": "labelled_impressions",
+         "value": rates.impressions, "split": "train+validation+test",
+         "params": {"positives": rates.responses}}])
+    report.rows_in = rates.impressions
+    report.rows_out = written.rows_written
+    report.metrics.update({"published_is_baseline": 1.0, "scored_pairs": float(written.rows_written),
+                           "labelled_impressions": float(rates.impressions)})
+    report.notes.update({"published": RESPONSE_PROMOTION_RATE, "decision": reason})
+    log.warning("response: %s", reason)
+    return report
 
 
 def run_response(spark: SparkSession, store: TableStore, ctx: RunContext) -> StageReport:
     """Train, calibrate and measure the response model on logged impressions up to the run
     date, save it, and score every eligible (user, servable promotion) pair.
 
+    Too few labelled impressions for the splits is not an error: the per-promotion baseline is
+    published instead (publish_baseline) and the report says so.
+
     Raises:
         UnknownTableError: `events` or `promotions` is missing.
-        DataQualityError: too few labelled impressions (or of one class) in a split.
     """
     cfg = ctx.config.response
     report = StageReport()
     first_probe_date = ctx.run_date - dt.timedelta(days=cfg.training_days - 1)
     data = read_inputs(Inputs(store, ctx, report), cfg, first_probe_date)
 
-    training = build_training_data(data.events_df, data.promotions_df, data.optional, cfg,
-                                   ctx.run_date)
+    try:
+        training = build_training_data(data.events_df, data.promotions_df, data.optional, cfg,
+                                       ctx.run_date)
+    except TooLittleHistoryError as exc:
+        return publish_baseline(store, ctx, report, data, str(exc))
     model, grid = fit(training.split("train"), training.split("validation"), training.spec, cfg,
                       training.counts["train"][1], training.counts["train"][0])
     metric_rows, results = evaluate(model, grid, training, cfg)
@@ -125,7 +159,7 @@ def run_response(spark: SparkSession, store: TableStore, ctx: RunContext) -> Sta
         "auc_roc": model_m.auc_roc, "auc_pr": model_m.auc_pr, "log_loss": model_m.log_loss,
         "ece": model_m.ece, "baseline_promotion_auc_roc": baseline.auc_roc,
         "baseline_promotion_log_loss": baseline.log_loss,
-        "scored_pairs": float(written.rows_written)})
+        "scored_pairs": float(written.rows_written), "published_is_baseline": 0.0})
     report.notes.update({
         "model_path": path, "calibration": cfg.calibration, "eval_split": training.eval_split,
         "features_from": ",".join(("events", "promotions", *training.spec.sources)),

@@ -14,6 +14,11 @@ from recsys_spark.response.labels import build_labels
 from recsys_spark.settings.response import ResponseConfig
 
 
+class TooLittleHistoryError(DataQualityError):
+    """The labelled impressions cannot make train, validation and test splits: the stage
+    publishes the per-promotion baseline instead (response/fallback.py)."""
+
+
 @dataclass
 class TrainingData:
     """Featurised, labelled impressions (cached) and what was decided about them."""
@@ -39,7 +44,7 @@ def assign_splits(df: DataFrame, last_date: dt.date, cfg: ResponseConfig) -> Dat
 
 
 def check_splits(counts: dict[str, tuple[int, int]], cfg: ResponseConfig) -> None:
-    """Raise DataQualityError unless every split has enough rows, positives and negatives."""
+    """Raise TooLittleHistoryError unless every split has enough rows, positives and negatives."""
     needed = ["train", "validation"] + (["test"] if cfg.test_days else [])
     problems = []
     for split in needed:
@@ -48,7 +53,7 @@ def check_splits(counts: dict[str, tuple[int, int]], cfg: ResponseConfig) -> Non
                 or positives == rows:
             problems.append(f"{split}: {rows} rows, {positives} positives")
     if problems:
-        raise DataQualityError(
+        raise TooLittleHistoryError(
             "response: not enough labelled promo impressions to train (need per split >= "
             f"{cfg.min_rows_per_split} rows and >= {cfg.min_positives_per_split} positives and "
             "some negatives): " + "; ".join(problems))
@@ -60,7 +65,7 @@ def build_training_data(events_df: DataFrame, promotions_df: DataFrame, optional
     split them and check every split is usable. The result's DataFrame is cached.
 
     Raises:
-        DataQualityError: no labelled impressions, or a split too small or of one class.
+        TooLittleHistoryError: no labelled impressions, or a split too small or of one class.
     """
     first_date = run_date - dt.timedelta(days=cfg.training_days - 1)
     labels_df = build_labels(events_df, run_date, cfg.label_events,
@@ -74,7 +79,7 @@ def build_training_data(events_df: DataFrame, promotions_df: DataFrame, optional
         min_coverage=cfg.min_optional_coverage, recent_events=cfg.similarity_recent_events)
     last_row = labels_df.agg(F.max("impression_date").alias("d")).first()
     if last_row is None or last_row["d"] is None:
-        raise DataQualityError(f"response: no labelled promo impressions between {first_date} and "
+        raise TooLittleHistoryError(f"response: no labelled promo impressions between {first_date} and "
                                f"{run_date} (after the {cfg.attribution_window_hours} h window)")
     training_df = assign_splits(
         features_df.join(labels_df.select(F.col("impression_id").alias("probe_id"),

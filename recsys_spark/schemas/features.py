@@ -1,4 +1,5 @@
-"""Tables the features stage writes: user_features, user_segments, segment_centroids, item_stats."""
+"""Tables the features stage writes: user_features, user_segments, segment_centroids, item_stats,
+user_category_affinity."""
 from __future__ import annotations
 
 from pyspark.sql.types import (
@@ -108,6 +109,19 @@ ITEM_STATS = StructType([
     *_RUN,
 ])
 
+USER_CATEGORY_AFFINITY = StructType([
+    col("user_id", StringType(), "known user", nullable=False),
+    col("rank", IntegerType(), "1 = the category the user is most likely to engage with next",
+        nullable=False),
+    col("category", StringType(), "category (as recorded, or its top level: "
+        "features.category_level)", nullable=False),
+    col("score", DoubleType(), "the publishing candidate's score (blend margin, history strength, "
+        "ALS dot product, ...): comparable within one user's list; rank compares across users"),
+    col("source", StringType(), "the published candidate (blend, own_history, category_als, ...), "
+        "or popular for the popular categories that fill the list", nullable=False),
+    *_RUN,
+])
+
 TABLES = {
     "user_features": TableSpec(
         "user_features", USER_FEATURES,
@@ -136,4 +150,15 @@ TABLES = {
         example_queries={"Top sellers": (
             "SELECT item_id, purchases, revenue FROM item_stats\n"
             "WHERE run_date = DATE'2026-11-07' ORDER BY popularity_rank LIMIT 20")}),
+    "user_category_affinity": TableSpec(
+        "user_category_affinity", USER_CATEGORY_AFFINITY,
+        "Top features.category_top_n categories per known user (never a users x categories "
+        "product): the candidate that won on the validation window (a learned blend of the user's "
+        "own history, category-level ALS and co-occurrence, segment and global popularity — or a "
+        "baseline when it wins), refitted on every day up to run_date. model_metrics (stage "
+        "features) holds every candidate's validation and test figures and the choice.",
+        partition_by=("run_date",), keys=("run_date", "user_id", "rank"), written_by="features",
+        example_queries={"A user's categories": (
+            "SELECT rank, category, source FROM user_category_affinity\n"
+            "WHERE run_date = DATE'2026-11-07' AND user_id = 'u000001' ORDER BY rank")}),
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,18 @@ class FeaturesConfig:
     rfm_frequency: tuple[int, int] = (2, 4)
     # M3 if purchase value >= second value (EUR), M2 if >= first, else M1.
     rfm_monetary: tuple[float, float] = (50.0, 250.0)
+    # user_category_affinity: the top-N categories per user, chosen as docs/rankings.md says.
+    category_ranking: bool = True
+    category_top_n: int = 20
+    # Rank the category as recorded in events ("full", e.g. "top.sub.leaf") or its top level.
+    category_level: Literal["full", "top"] = "full"
+    # Published when no window can choose (too little history): a baseline candidate's name.
+    category_fallback: Literal["own_history", "popularity", "segment_popularity"] = "own_history"
+    # The collaborative candidate: implicit ALS on user x category history.
+    category_als_rank: int = 16
+    category_als_max_iter: int = 10
+    category_als_reg_param: float = 0.1
+    category_als_alpha: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.windows_days or any(w < 1 for w in self.windows_days):
@@ -47,6 +60,12 @@ class FeaturesConfig:
             raise ValueError("top_categories: must be >= 1")
         if self.rate_prior_strength < 0:
             raise ValueError("rate_prior_strength: must be >= 0")
+        for name in ("category_top_n", "category_als_rank", "category_als_max_iter"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1")
+        if self.category_als_reg_param < 0 or self.category_als_alpha < 0:
+            raise ValueError("category_als_reg_param: category_als_reg_param and "
+                             "category_als_alpha must be >= 0")
         for name in ("activity_days_thresholds", "rfm_recency_days", "rfm_frequency", "rfm_monetary"):
             low, high = getattr(self, name)
             if not 0 < low <= high:

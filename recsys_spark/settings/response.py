@@ -36,7 +36,7 @@ class ResponseConfig:
     # Training needs at least this many labelled rows and positives in each split.
     min_rows_per_split: int = 30
     min_positives_per_split: int = 3
-    # An optional per-run input table (user_features, user_segments, als_category_affinity,
+    # An optional per-run input table (user_features, user_segments, user_category_affinity,
     # item_similarity) is
     # used only if at least this share of training rows finds a point-in-time snapshot in it;
     # otherwise training and scoring would see differently distributed values.
@@ -52,6 +52,11 @@ class ResponseConfig:
     targeting: Literal["none", "eligible_categories"] = "eligible_categories"
     excluded_user_ids: tuple[str, ...] = ()
     excluded_segments: tuple[str, ...] = ()
+    # Too few labelled impressions to train: every pair gets its promotion's response rate,
+    # shrunk toward the global rate by this many pseudo-impressions (fallback_prior_rate when
+    # nothing is labelled yet). See response/fallback.py.
+    fallback_prior_rate: float = 0.05
+    fallback_prior_strength: float = 10.0
     # Also write the labelled, featurised impressions to `response_training_set`.
     write_training_set: bool = False
 
@@ -88,6 +93,10 @@ class ResponseConfig:
                              "must be >= 1")
         if not 0 <= self.min_optional_coverage <= 1:
             raise ValueError("min_optional_coverage: must be in [0, 1]")
+        if not 0 < self.fallback_prior_rate < 1:
+            raise ValueError("fallback_prior_rate: must be in (0, 1)")
+        if self.fallback_prior_strength <= 0:
+            raise ValueError("fallback_prior_strength: must be > 0")
         if self.similarity_recent_events < 1:
             raise ValueError("similarity_recent_events: must be >= 1")
         if self.scoring_position < 1:

@@ -22,7 +22,7 @@ from recsys_spark.tables import CommitInfo, TableStore
 RUN_DATE = dt.date(2026, 11, 30)
 CFG = FeaturesConfig(windows_days=(7, 30), k=2, top_categories=2, rate_prior_strength=2.0,
                      activity_days_thresholds=(2, 3), rfm_recency_days=(3, 20),
-                     rfm_frequency=(2, 3), rfm_monetary=(25.0, 100.0))
+                     rfm_frequency=(2, 3), rfm_monetary=(25.0, 100.0), category_top_n=2)
 COMMIT = CommitInfo(run_id="test-setup", stage="clean")
 
 
@@ -150,6 +150,32 @@ def test_user_features_equal_pandas_reference_and_segments_are_written(spark, fe
     assert got["u2"][1:] == ("browsers", "R0F0M0")
     assert got["u3"] == ("cold_start", "cold_start", "R0F0M0")
     assert {got["u1"][0], got["u2"][0]} == {"s0", "s1"}
+
+
+@pytest.mark.stage
+def test_too_little_history_publishes_own_history_categories_n_per_user(spark, featured_store):
+    # One user (u1) buys on the validation day 11-29: too few to judge (ranking.min_eval_users
+    # 10), so the fallback baseline is published: each user's own categories by event-weighted,
+    # recency-decayed strength, filled with the most popular categories; 2 (category_top_n) each.
+    # u1: audio (a view today and a purchase yesterday) > kitchen (cart + purchase 20 days ago)
+    # > tv (one view): tv is cut. u2: audio (11-06) > garden (11-05). u3 has nothing in the
+    # lookback: the popular categories, audio (2 users) then tv (1, first by name).
+    got_df = store_rows(featured_store, "user_category_affinity", "user_id", "rank", "category", "source")
+    expected_df = spark.createDataFrame([
+        ("u1", 1, "electronics.audio", "own_history"), ("u1", 2, "home.kitchen", "own_history"),
+        ("u2", 1, "electronics.audio", "own_history"), ("u2", 2, "home.garden", "own_history"),
+        ("u3", 1, "electronics.audio", "popular"), ("u3", 2, "electronics.tv", "popular"),
+    ], "user_id string, rank int, category string, source string")
+    assert_df_equality(got_df, expected_df, ignore_row_order=True, ignore_nullable=True)
+    (published,) = featured_store.read("model_metrics").filter("stage = 'features'").collect()
+    assert (published["model"], published["value"]) == ("published", None)
+    assert published["params"]["reason"] == (
+        "validation window 2026-11-29 has 1 judged users (< ranking.min_eval_users 10): the "
+        "fallback baseline own_history is published")
+
+
+def store_rows(store: TableStore, table: str, *columns: str):
+    return store.read(table).select(*columns)
 
 
 @pytest.mark.stage

@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
     DateType,
     DoubleType,
+    IntegerType,
     StringType,
     StructField,
     StructType,
@@ -32,9 +33,10 @@ USER_SEGMENTS = _schema(("user_id", StringType()), ("segment_id", StringType()),
                         ("rfm_segment", StringType()), ("run_id", StringType()),
                         ("run_date", DateType()))
 
-ALS_CATEGORY_AFFINITY = _schema(("user_id", StringType()), ("category", StringType()),
-                                ("score", DoubleType()), ("run_id", StringType()),
-                                ("run_date", DateType()))
+USER_CATEGORY_AFFINITY = _schema(("user_id", StringType()), ("rank", IntegerType()),
+                                 ("category", StringType()), ("score", DoubleType()),
+                                 ("source", StringType()), ("run_id", StringType()),
+                                 ("run_date", DateType()))
 
 
 def ts(text: str) -> dt.datetime:

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from recsys_spark.response.feature_set import OptionalInputs, build_features
 from recsys_spark.response.training_features import BASE_NUMERIC
 from tests.response.response_data import (
-    ALS_CATEGORY_AFFINITY,
+    USER_CATEGORY_AFFINITY,
     USER_SEGMENTS,
     event,
     events_df,
@@ -109,23 +109,26 @@ def test_optional_snapshots_are_point_in_time(spark):
     def day(text):
         return dt.date.fromisoformat(text)
 
-    als_df = spark.createDataFrame([
-        ("u1", "electronics", 0.7, "r", day("2026-11-03")),
-        ("u1", "fashion", 0.9, "r", day("2026-11-03")),
-        ("u1", "electronics", 0.1, "r", day("2026-11-05")),   # same day as the probe: too late
-        ("u1", "fashion", 0.2, "r", day("2026-11-06")),       # future
-    ], ALS_CATEGORY_AFFINITY)
+    categories_df = spark.createDataFrame([
+        ("u1", 1, "electronics2.cam", 3.0, "blend", "r", day("2026-11-03")),  # not under electronics
+        ("u1", 2, "fashion.shoes", 2.0, "blend", "r", day("2026-11-03")),
+        ("u1", 3, "electronics.audio", 1.0, "blend", "r", day("2026-11-03")),
+        ("u1", 1, "electronics.tv", 0.1, "blend", "r", day("2026-11-05")),  # the probe's day: too late
+        ("u1", 1, "electronics", 0.2, "blend", "r", day("2026-11-06")),     # future
+    ], USER_CATEGORY_AFFINITY)
     segments_df = spark.createDataFrame([
         ("u1", "s1", "loyal", "r", day("2026-11-04")),
         ("u1", "s9", "lost", "r", day("2026-11-05")),
     ], USER_SEGMENTS)
     out_df, spec = _features(spark, _past(), OptionalInputs(user_segments=segments_df,
-                                                            als_category_affinity=als_df))
-    assert spec.sources == ("user_segments", "als_category_affinity")
+                                                            user_category_affinity=categories_df))
+    assert spec.sources == ("user_segments", "user_category_affinity")
+    # x1 (p1, eligible: electronics): its best category under electronics is rank 3;
+    # x2 (p2, no eligible categories): any category counts, rank 1.
     expected_df = spark.createDataFrame(
-        [("x1", "s1", "loyal", 0.7, 1.0), ("x2", "s1", "loyal", 0.9, 1.0)],
-        ["probe_id", "segment_id", "rfm_segment", "als_affinity", "als_present"])
+        [("x1", "s1", "loyal", 1 / 3, 1.0), ("x2", "s1", "loyal", 1.0, 1.0)],
+        ["probe_id", "segment_id", "rfm_segment", "cat_affinity", "cat_present"])
     assert_approx_df_equality(
-        out_df.select("probe_id", "segment_id", "rfm_segment", "als_affinity", "als_present")
+        out_df.select("probe_id", "segment_id", "rfm_segment", "cat_affinity", "cat_present")
         .orderBy("probe_id"), expected_df, 1e-9, ignore_nullable=True)
     assert out_df.filter(F.col("probe_id") == "x1").first()["u_category_share"] == pytest.approx(2 / 3)

@@ -56,7 +56,7 @@ def test_fit_calibrate_save_load(spark, tmp_path, method):
 @pytest.mark.parametrize("spec", [
     FeatureSpec(),
     FeatureSpec(user_feature_columns=("recency_days", "uplift"), use_segments=True),
-    FeatureSpec(use_als=True, use_similarity=True),
+    FeatureSpec(use_categories=True, use_similarity=True),
     FeatureSpec(("views",), True, True, True),
 ])
 def test_feature_spec_round_trips_through_the_assembler_columns(spec):
