@@ -1,14 +1,14 @@
-"""Top-N recommendations over candidates, cold start, and user x category affinity.
+"""ALS's top-N recommendations over candidates.
 
 Scoring the whole catalog for every user (``recommendForAllUsers``) is users x items dot
 products; here only candidates are scored: items of the user's top categories (capped to the
 most popular per category) plus globally popular items, in numpy over a small candidate pool
-(als/candidate_scoring.py). Category affinity (a few dot products per user) uses Spark
-built-ins (``zip_with`` + ``aggregate``).
+(als/candidate_scoring.py). Users without factors get no ALS list: the published ranking fills
+every list with popular items (ranking/candidate.py ``complete``).
 """
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.als.candidate_scoring import SCORED_SCHEMA, collect_pool, top_n_scorer
@@ -16,15 +16,6 @@ from recsys_spark.domain.events import top_level
 from recsys_spark.settings.als import AlsConfig
 
 SOURCE_ALS = "als"
-SOURCE_SEGMENT = "segment"
-SOURCE_POPULAR = "popular"
-RECOMMENDATION_COLUMNS = ["user_id", "rank", "item_id", "score", "source"]
-
-
-def dot(left: Column, right: Column) -> Column:
-    """Dot product of two equal-length float arrays, accumulated in double."""
-    products = F.zip_with(left, right, lambda x, y: x.cast("double") * y.cast("double"))
-    return F.aggregate(products, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
 
 
 def item_popularity(ratings_df: DataFrame) -> DataFrame:
@@ -92,21 +83,6 @@ def purchased_items(events_df: DataFrame) -> DataFrame:
             .select("user_id", "item_id").distinct())
 
 
-def filter_purchased(pairs_df: DataFrame, purchased_df: DataFrame | None) -> DataFrame:
-    """Drop (user, item) pairs the user already bought; pass through when ``purchased_df`` is None."""
-    if purchased_df is None:
-        return pairs_df
-    return pairs_df.join(purchased_df, on=["user_id", "item_id"], how="left_anti")
-
-
-def top_n(scored_df: DataFrame, n: int, source: str) -> DataFrame:
-    """Best ``n`` per user by score (ties by item_id), as recommendation rows."""
-    order = Window.partitionBy("user_id").orderBy(F.desc("score"), F.asc("item_id"))
-    return (scored_df.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
-            .select("user_id", F.col("rank").cast("int"), "item_id", F.col("score").cast("double"),
-                    F.lit(source).alias("source")))
-
-
 def recommend_warm(users_df: DataFrame, ratings_df: DataFrame, item_cat_df: DataFrame,
                    popularity_df: DataFrame, purchased_df: DataFrame | None,
                    user_factors_df: DataFrame, item_factors_df: DataFrame,
@@ -136,59 +112,3 @@ def recommend_warm(users_df: DataFrame, ratings_df: DataFrame, item_cat_df: Data
                              F.coalesce("bought", no_items).alias("bought"))
     return (rows_df.mapInPandas(top_n_scorer(pool, config.top_n), SCORED_SCHEMA)
             .withColumn("source", F.lit(SOURCE_ALS)))
-
-
-def segment_popularity(ratings_df: DataFrame, segments_df: DataFrame) -> DataFrame:
-    """DataFrame[segment_id, item_id, popularity]: users of the segment who interacted."""
-    return (ratings_df.join(segments_df.select("user_id", "segment_id"), on="user_id", how="inner")
-            .groupBy("segment_id", "item_id")
-            .agg(F.countDistinct("user_id").cast("double").alias("popularity")))
-
-
-def recommend_cold(cold_users_df: DataFrame, ratings_df: DataFrame, popularity_df: DataFrame,
-                   segments_df: DataFrame | None, purchased_df: DataFrame | None, n: int) -> DataFrame:
-    """Top-N for users without factors: segment-popular items first (when segments are given),
-    then globally popular ones; ``source`` says which."""
-    pool = n if purchased_df is None else 2 * n  # headroom for items the user already bought
-    popular_df = top_popular(popularity_df, pool)
-    options_df = (cold_users_df.select("user_id").crossJoin(F.broadcast(popular_df))
-                  .select("user_id", "item_id", F.col("popularity").alias("score"),
-                          F.lit(1).alias("priority"), F.lit(SOURCE_POPULAR).alias("source")))
-    if segments_df is not None:
-        order = Window.partitionBy("segment_id").orderBy(F.desc("popularity"), F.asc("item_id"))
-        seg_top_df = (segment_popularity(ratings_df, segments_df)
-                      .withColumn("pos", F.row_number().over(order)).filter(F.col("pos") <= pool))
-        by_segment_df = (cold_users_df.select("user_id")
-                         .join(segments_df.select("user_id", "segment_id"), on="user_id", how="inner")
-                         .join(seg_top_df, on="segment_id", how="inner")
-                         .select("user_id", "item_id", F.col("popularity").alias("score"),
-                                 F.lit(0).alias("priority"), F.lit(SOURCE_SEGMENT).alias("source")))
-        options_df = by_segment_df.unionByName(options_df)
-    best_first = Window.partitionBy("user_id", "item_id").orderBy("priority")
-    order = Window.partitionBy("user_id").orderBy("priority", F.desc("score"), F.asc("item_id"))
-    return (options_df.transform(filter_purchased, purchased_df)
-            .withColumn("dup", F.row_number().over(best_first)).filter(F.col("dup") == 1)
-            .withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
-            .select("user_id", F.col("rank").cast("int"), "item_id", F.col("score").cast("double"),
-                    "source"))
-
-
-def category_mean_factors(item_factors_df: DataFrame, item_cat_df: DataFrame) -> DataFrame:
-    """DataFrame[category (top level), features array<double>]: mean item factor per category."""
-    exploded_df = (item_factors_df.join(item_cat_df, on="item_id", how="inner")
-                   .select(top_level(F.col("category")).alias("category"),
-                           F.posexplode("features").alias("pos", "value")))
-    return (exploded_df.groupBy("category", "pos").agg(F.avg("value").alias("value"))
-            .groupBy("category")
-            .agg(F.array_sort(F.collect_list(F.struct("pos", "value"))).alias("parts"))
-            .select("category", F.transform("parts", lambda p: p["value"]).alias("features")))
-
-
-def category_affinity(user_factors_df: DataFrame, item_factors_df: DataFrame,
-                      item_cat_df: DataFrame) -> DataFrame:
-    """DataFrame[user_id, category, score]: user factor . mean item factor of the category."""
-    # One row per top-level category (tens): broadcast to every user.
-    means_df = category_mean_factors(item_factors_df, item_cat_df)
-    return (user_factors_df.select("user_id", F.col("features").alias("uf"))
-            .crossJoin(F.broadcast(means_df))
-            .select("user_id", "category", dot(F.col("uf"), F.col("features")).alias("score")))

@@ -15,6 +15,7 @@ from pyspark import StorageLevel
 from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame
 
+from recsys_spark.als.id_mapping import with_id, with_index
 from recsys_spark.paths import join_uri
 from recsys_spark.settings.als import AlsConfig
 
@@ -69,6 +70,28 @@ def fit_als(ratings_idx_df: DataFrame, config: AlsConfig, params: AlsParams, see
     finally:
         input_df.unpersist()
     return model
+
+
+@dataclass
+class Factors:
+    """A fitted model and its factors keyed by string ids."""
+
+    model: ALSModel
+    user_factors_df: DataFrame   # [user_id, features]
+    item_factors_df: DataFrame   # [item_id, features]
+
+
+def fit_factors(ratings_df: DataFrame, user_map_df: DataFrame, item_map_df: DataFrame,
+                config: AlsConfig, params: AlsParams, seed: int) -> Factors:
+    """Fit ALS on string-keyed ratings; return the model and string-keyed factors."""
+    indexed_df = (ratings_df.transform(with_index, user_map_df, "user_id", USER_IDX)
+                  .transform(with_index, item_map_df, "item_id", ITEM_IDX))
+    model = fit_als(indexed_df, config, params, seed)
+    user_df = model.userFactors.withColumnRenamed("id", USER_IDX).transform(
+        with_id, user_map_df, USER_IDX, "user_id").select("user_id", "features")
+    item_df = model.itemFactors.withColumnRenamed("id", ITEM_IDX).transform(
+        with_id, item_map_df, ITEM_IDX, "item_id").select("item_id", "features")
+    return Factors(model, user_df, item_df)
 
 
 def model_uri(warehouse_root: str, run_id: str) -> str:

@@ -1,4 +1,4 @@
-"""Tables the als stage writes: id map, factors, recommendations, category affinity."""
+"""Tables the als stage writes: id map, factors, recommendations."""
 from __future__ import annotations
 
 from pyspark.sql.types import (
@@ -41,16 +41,12 @@ ALS_RECOMMENDATIONS = StructType([
     col("user_id", StringType(), "user", nullable=False),
     col("rank", IntegerType(), "1 = best", nullable=False),
     col("item_id", StringType(), "recommended item", nullable=False),
-    col("score", DoubleType(), "als: factor dot product; popular/segment: users who interacted"),
-    col("source", StringType(), "als | segment (cold start, popular in the user's segment) | "
-                                "popular (cold start, globally popular)", nullable=False),
-    _RUN_ID, _RUN_DATE,
-])
-
-ALS_CATEGORY_AFFINITY = StructType([
-    col("user_id", StringType(), "user with factors", nullable=False),
-    col("category", StringType(), "TOP-level category", nullable=False),
-    col("score", DoubleType(), "user factor . mean item factor of the category"),
+    col("score", DoubleType(), "the publishing candidate's score (ALS dot product, blend margin, "
+        "history strength, ...; popular: users who interacted): comparable within one list"),
+    col("source", StringType(), "the published candidate (als, blend, repeat_items, "
+        "item_similarity, popularity, segment_popularity), or popular for the popular items "
+        "that fill the list (users the candidate knows nothing about get only those)",
+        nullable=False),
     _RUN_ID, _RUN_DATE,
 ])
 
@@ -68,14 +64,12 @@ TABLES = {
         partition_by=("run_date",), keys=("run_date", "item_id"), written_by="als"),
     "als_recommendations": TableSpec(
         "als_recommendations", ALS_RECOMMENDATIONS,
-        "Top-N items per user, scored over candidates (top categories' items + popular items), "
-        "purchased items excluded (configurable); cold-start users get segment/popular items.",
+        "Top-N items per user from the candidate that won on the validation window (ALS, a "
+        "baseline, item co-occurrence or their learned blend), refitted on every day up to "
+        "run_date; purchased items excluded (configurable), lists filled with popular items. "
+        "model_metrics (stage als) holds every candidate's validation and test figures.",
         partition_by=("run_date",), keys=("run_date", "user_id", "rank"), written_by="als",
         example_queries={"A user's list": (
             "SELECT rank, item_id, score, source FROM als_recommendations\n"
             "WHERE run_date = DATE'2026-11-30' AND user_id = 'u000001' ORDER BY rank")}),
-    "als_category_affinity": TableSpec(
-        "als_category_affinity", ALS_CATEGORY_AFFINITY,
-        "User x top-level category fit: user factor . mean item factor of the category.",
-        partition_by=("run_date",), keys=("run_date", "user_id", "category"), written_by="als"),
 }

@@ -53,17 +53,13 @@ class AlsConfig:
     # Most popular items kept per candidate category (bounds the candidate set for big catalogs).
     candidate_items_per_category: int = 200
     candidate_popular_items: int = 100
-    # Users without factors: "segment" = popular in their user_segments segment (when that
-    # table exists), then globally popular; "popular" = globally popular only.
-    cold_start: Literal["segment", "popular"] = "segment"
 
-    # --- evaluation and tuning --------------------------------------------------------------
+    # --- which ranking is published (windows and metric: the ranking section) ---------------
+    # False: publish ALS without evaluating any candidate (no figures).
     evaluate: bool = True
-    k: int = 10
-    # Chronological split: the last holdout_days up to run_date are the test period.
-    holdout_days: int = 1
-    # A test-period event of these types makes the item relevant for the user.
-    relevant_event_types: tuple[str, ...] = ("click", "add_to_cart", "purchase")
+    # Published when no window can choose (too little history): a baseline candidate's name.
+    fallback: Literal["repeat_items", "popularity", "segment_popularity"] = "repeat_items"
+    # `recsys als --tune` grid, chosen on the validation window by NDCG@k
     tune_ranks: tuple[int, ...] = (8, 16, 32)
     tune_reg_params: tuple[float, ...] = (0.01, 0.1)
     tune_alphas: tuple[float, ...] = (1.0, 10.0, 40.0)
@@ -86,7 +82,7 @@ class AlsConfig:
             raise ValueError("log_epsilon: must be > 0")
         positive = ("window_days", "rank", "max_iter", "num_user_blocks", "num_item_blocks",
                     "checkpoint_interval", "top_n", "candidate_top_categories",
-                    "candidate_items_per_category", "k", "holdout_days")
+                    "candidate_items_per_category")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
@@ -96,11 +92,6 @@ class AlsConfig:
             raise ValueError("reg_param: must be >= 0")
         if self.alpha < 0:
             raise ValueError("alpha: must be >= 0")
-        if self.holdout_days >= self.window_days:
-            raise ValueError("holdout_days: must be smaller than window_days")
-        bad = [t for t in self.relevant_event_types if t not in ITEM_EVENT_TYPES]
-        if bad or not self.relevant_event_types:
-            raise ValueError(f"relevant_event_types: need item event types, got {bad or 'none'}")
         if not (self.tune_ranks and self.tune_reg_params and self.tune_alphas):
             raise ValueError("tune_ranks: the tuning grid needs at least one value per parameter")
         if any(r < 1 for r in self.tune_ranks):

@@ -1,7 +1,8 @@
 """The als stage end to end on a small seeded taste-group world (Delta in tmp_path).
 
-One stage run is shared by the tests of this module (an ALS fit is the slow part); the
-last test reruns the stage and must reproduce the factors exactly.
+Two stage runs are shared by the tests of this module (ALS fits are the slow part): a tuned run
+that chooses the published ranking among every candidate, and a plain rerun (als.evaluate false:
+ALS published unchosen) that must reproduce the factors exactly.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from recsys_spark.als.confidence import build_ratings, end_of_day
 from recsys_spark.als.stage import run_als
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.als import AlsConfig
+from recsys_spark.settings.ranking import RankingConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
 from tests.als.als_world import synthetic_world, write_events, write_items
@@ -32,17 +34,20 @@ RUN_DATE = dt.date(2026, 11, 28)
 COLD_USER = "u9999"         # in `users`, no events: gets popular items
 NDCG_MARGIN = 0.10          # ALS must beat popularity on NDCG@10 by at least this (absolute)
 ALS_CONFIG = AlsConfig(rank=8, max_iter=4, reg_param=0.1, alpha=10.0, num_user_blocks=2,
-                       num_item_blocks=2, checkpoint_interval=2, window_days=60, holdout_days=7,
-                       top_n=10, k=10, candidate_top_categories=2, candidate_items_per_category=10,
-                       candidate_popular_items=15, cold_start="popular",
-                       # --tune over two grid points (two trial fits, then the final fit)
+                       num_item_blocks=2, checkpoint_interval=2, window_days=60,
+                       top_n=10, candidate_top_categories=2, candidate_items_per_category=10,
+                       candidate_popular_items=15,
+                       # --tune over two grid points (two trial fits, then the candidates)
                        tune_ranks=(8,), tune_reg_params=(0.1,), tune_alphas=(10.0, 40.0))
+# The world's last 7 days hold its "next" clicks: 3 validation days, then 3 test days.
+RANKING = RankingConfig(validation_days=3, test_days=3, k=10)
+CANDIDATES = ("popularity", "repeat_items", "item_similarity", "als", "blend")
 
 
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("als_stage")
-    config = make_config(tmp_path, als=ALS_CONFIG)
+    config = make_config(tmp_path, als=ALS_CONFIG, ranking=RANKING)
     store = TableStore(spark, config.warehouse)
     rows, catalog = synthetic_world(seed=11, run_date=RUN_DATE)
     write_events(store, spark.createDataFrame(rows, _events_schema()))
@@ -66,23 +71,33 @@ def _read(world, table):
     return world["store"].read(table, version=world["versions"][table])
 
 
-def test_als_beats_popularity_on_ndcg_and_tuning_records_every_trial(world):
+def test_every_candidate_is_judged_and_the_validation_winner_is_published(world):
     rows = _read(world, "model_metrics").collect()
-    metrics = {(r["model"], r["metric"]): r["value"] for r in rows}
-    params = {r["model"]: dict(r["params"]) for r in rows}
-    names = ("eval_users", "precision@10", "recall@10", "ndcg@10", "map@10", "coverage@10")
-    models = ("als", "als_trial_00", "als_trial_01", "popularity")
-    assert set(metrics) == {(m, k) for m in models for k in names}
-    assert {r["split"] for r in rows} == {"chronological_holdout"}
-    assert params["als_trial_00"] == {"rank": "8", "reg_param": "0.1", "alpha": "10.0"}
-    assert params["als_trial_01"] == {"rank": "8", "reg_param": "0.1", "alpha": "40.0"}
-    # The chosen model is the trial with the best NDCG@10, refitted: same params, same figures.
-    best = max(("als_trial_00", "als_trial_01"), key=lambda m: metrics[(m, "ndcg@10")])
-    assert params["als"] == params[best]
-    assert {k: metrics[("als", k)] for k in names} == {k: metrics[(best, k)] for k in names}
-    assert dict(kv.split("=") for kv in world["report"].notes["params"].split(",")) == params[best]
-    assert metrics[("als", "eval_users")] == 240
-    assert metrics[("als", "ndcg@10")] >= metrics[("popularity", "ndcg@10")] + NDCG_MARGIN, metrics
+    ndcg = {(r["model"], r["split"]): r["value"] for r in rows if r["metric"] == "ndcg@10"}
+    fitted = {(r["model"], r["split"]): r["params"]["fitted_through"] for r in rows
+              if r["metric"] == "ndcg@10" and r["model"] in CANDIDATES}
+    # every candidate on both windows, fitted on the days before the window it scores
+    assert set(fitted) == {(m, s) for m in CANDIDATES for s in ("validation", "test")}
+    assert {s: {d for (_, split), d in fitted.items() if split == s} for s in ("validation", "test")} \
+        == {"validation": {"2026-11-22"}, "test": {"2026-11-25"}}
+    # tuning: one validation row set per trial; the best trial's parameters are the ones fitted
+    params = {r["model"]: dict(r["params"]) for r in rows if r["model"].startswith("als_trial")}
+    assert {m: (p["rank"], p["alpha"]) for m, p in params.items()} == {
+        "als_trial_00": ("8", "10.0"), "als_trial_01": ("8", "40.0")}
+    assert {r["split"] for r in rows if r["model"].startswith("als_trial")} == {"validation"}
+    best = max(("als_trial_00", "als_trial_01"), key=lambda m: (ndcg[(m, "validation")], m == "als_trial_00"))
+    assert world["report"].notes["params"] == f"rank=8,reg_param=0.1,alpha={params[best]['alpha']}"
+    # the published candidate is the validation winner; its figure is its TEST figure
+    (published,) = [r for r in rows if r["model"] == "published"]
+    winner = published["params"]["candidate"]
+    assert ndcg[(winner, "validation")] == max(ndcg[(m, "validation")] for m in CANDIDATES)
+    assert published["split"] == "test" and published["value"] == ndcg[(winner, "test")]
+    sources = {r["source"] for r in _read(world, "als_recommendations").collect()}
+    assert sources <= {winner, "popular"} and winner in sources
+    assert world["report"].notes["items.published"] == winner
+    # the taste groups are what ALS (and co-occurrence) can see and popularity cannot
+    assert ndcg[("als", "test")] >= ndcg[("popularity", "test")] + NDCG_MARGIN, ndcg
+    assert ndcg[(winner, "test")] >= max(ndcg[(m, "test")] for m in ("popularity", "repeat_items")), ndcg
 
 
 def test_purchased_items_are_never_recommended(world, spark):
@@ -92,25 +107,25 @@ def test_purchased_items_are_never_recommended(world, spark):
     assert len(bought) > 200 and not (pairs & bought)
 
 
-def test_cold_user_gets_popular_items(world, spark):
+def test_cold_user_gets_popular_items(plain, spark):
     window_start = RUN_DATE - dt.timedelta(days=ALS_CONFIG.window_days - 1)
     users_per_item: dict[str, set[str]] = defaultdict(set)
-    for r in world["rows"]:
-        if window_start <= r[2] <= RUN_DATE and r[3] in ALS_CONFIG.event_weights:
+    for r in plain["rows"]:
+        if window_start <= r[2] <= RUN_DATE and r[3] in RANKING.history_weights:
             users_per_item[r[6]].add(r[4])
     ranked = sorted(users_per_item, key=lambda i: (-len(users_per_item[i]), i))[:10]
     expected = spark.createDataFrame(
         [(COLD_USER, n + 1, item, float(len(users_per_item[item])), "popular")
          for n, item in enumerate(ranked)],
         "user_id string, rank int, item_id string, score double, source string")
-    got = (_read(world, "als_recommendations").filter(F.col("user_id") == COLD_USER)
+    got = (_read(plain, "als_recommendations").filter(F.col("user_id") == COLD_USER)
            .select("user_id", "rank", "item_id", "score", "source"))
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(world, spark):
-    store, config = world["store"], ALS_CONFIG
-    model = ALSModel.load(world["report"].notes["model_uri"])
+def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(plain, spark):
+    store, config = plain["store"], ALS_CONFIG
+    model = ALSModel.load(plain["report"].notes["model_uri"])
     id_map = store.read("als_id_map")
     users = id_map.filter("kind = 'user'").select(F.col("id").alias("user_id"),
                                                   F.col("idx").cast("int").alias("uidx"))
@@ -137,7 +152,7 @@ def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(world, spark
                 .filter(F.col("rank") <= config.top_n)
                 .select("user_id", F.col("rank").cast("int"), "item_id",
                         F.col("score").cast("double")))
-    got = (_read(world, "als_recommendations").filter("source = 'als'")
+    got = (_read(plain, "als_recommendations").filter("source = 'als'")
            .select("user_id", "rank", "item_id", "score"))
     assert_approx_df_equality(got, expected, 1e-5, ignore_row_order=True, ignore_nullable=True)
     # And the unrestricted top-N does contain purchased items: the exclusion is doing work.
@@ -145,25 +160,26 @@ def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(world, spark
     assert full_top.join(purchased, ["user_id", "item_id"], "inner").count() > 0
 
 
-def test_rerun_with_same_seed_gives_same_factors(world, spark):
+@pytest.fixture(scope="module")
+def plain(world, spark):
+    """The same world rerun with the tuned parameters and no evaluation: ALS published unchosen."""
     store = world["store"]
-    first_users = _read(world, "als_user_factors").drop("run_id").collect()
-    first_items = _read(world, "als_item_factors").drop("run_id").collect()
-    first_recs = _read(world, "als_recommendations").drop("run_id").collect()
     map_version = store.version("als_id_map")
-    # Same seed and the tuned parameters, no evaluation this time (a plain run).
     chosen = dict(kv.split("=") for kv in world["report"].notes["params"].split(","))
     als = dataclasses.replace(ALS_CONFIG, evaluate=False, rank=int(chosen["rank"]),
                               reg_param=float(chosen["reg_param"]), alpha=float(chosen["alpha"]))
     config = dataclasses.replace(world["config"], als=als)
-    run_stage(spark, store, RunContext(config, RUN_DATE, "als"), run_als)
-    schema_u = store.read("als_user_factors").drop("run_id").schema
-    schema_i = store.read("als_item_factors").drop("run_id").schema
-    schema_r = store.read("als_recommendations").drop("run_id").schema
-    assert_df_equality(store.read("als_user_factors").drop("run_id"),
-                       spark.createDataFrame(first_users, schema_u), ignore_row_order=True)
-    assert_df_equality(store.read("als_item_factors").drop("run_id"),
-                       spark.createDataFrame(first_items, schema_i), ignore_row_order=True)
-    assert_df_equality(store.read("als_recommendations").drop("run_id"),
-                       spark.createDataFrame(first_recs, schema_r), ignore_row_order=True)
-    assert store.version("als_id_map") == map_version   # no id got a new index
+    report = run_stage(spark, store, RunContext(config, RUN_DATE, "als"), run_als)
+    return {**world, "config": config, "report": report, "versions": dict(report.outputs),
+            "map_version_before": map_version}
+
+
+def test_rerun_with_same_seed_gives_same_factors(world, plain, spark):
+    for table in ("als_user_factors", "als_item_factors"):
+        first = _read(world, table).drop("run_id")
+        again = _read(plain, table).drop("run_id")
+        assert_df_equality(again, first, ignore_row_order=True)
+    assert plain["store"].version("als_id_map") == plain["map_version_before"]  # no new index
+    (published,) = [r for r in _read(plain, "model_metrics").collect() if r["model"] == "published"]
+    assert published["params"]["candidate"] == "als" and published["value"] is None
+    assert published["params"]["reason"] == "als.evaluate is false: ALS published without a choice"

@@ -9,9 +9,7 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
-    DoubleType,
     FloatType,
-    IntegerType,
     StringType,
     StructField,
     StructType,
@@ -19,7 +17,6 @@ from pyspark.sql.types import (
 
 from recsys_spark.als import recommend as rc
 from recsys_spark.als.confidence import build_ratings, end_of_day
-from recsys_spark.als.evaluate import ranking_metrics
 from recsys_spark.config import load_config
 from recsys_spark.errors import ConfigError
 from recsys_spark.settings.als import AlsConfig
@@ -30,10 +27,6 @@ pytestmark = pytest.mark.unit
 RUN_DATE = dt.date(2026, 11, 28)
 FACTORS = StructType([StructField("id", StringType()),
                       StructField("features", ArrayType(FloatType()))])
-RECS = StructType([StructField("user_id", StringType()), StructField("rank", IntegerType()),
-                   StructField("item_id", StringType()), StructField("score", DoubleType()),
-                   StructField("source", StringType(), False)])
-
 
 def test_ratings_weight_decay_and_log_scaling(spark):
     config = AlsConfig(event_weights={"view": 1.0, "purchase": 8.0}, recency_half_life_days=10.0,
@@ -53,39 +46,13 @@ def test_ratings_weight_decay_and_log_scaling(spark):
 
 def test_config_errors_name_the_key(tmp_path):
     (tmp_path / "base.yaml").write_text("warehouse: {root: w}\nlanding: {root: l}\n")
-    with pytest.raises(ConfigError, match="holdout_days"):
-        load_config(tmp_path / "base.yaml", ["als.holdout_days=400"])
+    with pytest.raises(ConfigError, match="fallback"):
+        load_config(tmp_path / "base.yaml", ["als.fallback=own_history"])
     with pytest.raises(ConfigError, match="event_weights"):
         load_config(tmp_path / "base.yaml", ["als.event_weights={like: 1.0}"])
     config = load_config(tmp_path / "base.yaml", ["als.event_weights={view: 1, purchase: 5}"])
     assert config.als.event_weights == {"view": 1.0, "purchase": 5.0}
     assert len(config.fingerprint()) == 8
-
-
-def test_metrics_equal_hand_computed_values(spark):
-    recs = spark.createDataFrame(
-        [("a", 1, "i1"), ("a", 2, "i2"), ("a", 3, "i3"), ("a", 4, "i7"),   # rank 4 is beyond k
-         ("b", 1, "i4"), ("b", 2, "i5"), ("b", 3, "i6"),
-         ("z", 1, "i8")],                                                   # z has no truth
-        "user_id string, rank int, item_id string")
-    truth = spark.createDataFrame([("a", "i1"), ("a", "i3"), ("a", "i9"), ("b", "i5"), ("c", "i2")],
-                                  "user_id string, item_id string")
-    # i9 is not in the id map: it still counts as a relevant item nobody recommended.
-    item_map = spark.createDataFrame([(f"i{n}", n) for n in range(1, 9)], "id string, idx long")
-    got = ranking_metrics(recs, truth, item_map, k=3, catalog_size=10)
-    # a: hits at ranks 1 and 3 of 3 relevant; b: hit at rank 2 of 1 relevant; c: no list.
-    ideal_a = 1 + 1 / math.log2(3) + 1 / math.log2(4)
-    expected = {
-        "eval_users": 3.0,
-        "precision@3": (2 / 3 + 1 / 3 + 0) / 3,
-        "recall@3": (2 / 3 + 1 + 0) / 3,
-        "ndcg@3": ((1 + 1 / math.log2(4)) / ideal_a + 1 / math.log2(3) + 0) / 3,
-        "map@3": ((1 / 1 + 2 / 3) / 3 + (1 / 2) / 1 + 0) / 3,
-        "coverage@3": 6 / 10,   # i1..i6 in the evaluated users' top-3 lists
-    }
-    assert got.keys() == expected.keys()
-    for name, value in expected.items():
-        assert got[name] == pytest.approx(value, abs=1e-12), name
 
 
 def _factors(spark, rows):
@@ -147,42 +114,6 @@ def test_recommend_warm_breaks_score_ties_by_item_id_and_skips_users_without_fac
         [("u1", 1, "ia", 0.5, "als"), ("u1", 2, "ib", 0.5, "als"), ("u1", 3, "ic", 0.5, "als")],
         "user_id string, rank int, item_id string, score double, source string")
     assert_approx_df_equality(got, expected, 1e-6, ignore_row_order=True, ignore_nullable=True)
-
-
-def test_cold_start_uses_segment_then_popular_and_marks_source(spark):
-    ratings = spark.createDataFrame(
-        [("w1", "i1", 1.0), ("w2", "i1", 1.0), ("w3", "i1", 1.0), ("w1", "i2", 1.0),
-         ("w2", "i2", 1.0), ("w3", "i3", 1.0), ("w4", "i4", 1.0)],
-        "user_id string, item_id string, rating double")
-    segments = spark.createDataFrame([("w3", "s1"), ("w4", "s1"), ("c1", "s1"), ("c2", "s9")],
-                                     "user_id string, segment_id string")
-    cold = spark.createDataFrame([("c1",), ("c2",), ("c3",)], "user_id string")
-    purchased = spark.createDataFrame([("c1", "i3")], "user_id string, item_id string")
-    got = rc.recommend_cold(cold, ratings, rc.item_popularity(ratings), segments, purchased, n=3)
-    # Segment s1 (w3, w4) likes i1, i3, i4 once each; c1 bought i3. s9 has no history.
-    expected = spark.createDataFrame(
-        [("c1", 1, "i1", 1.0, "segment"), ("c1", 2, "i4", 1.0, "segment"),
-         ("c1", 3, "i2", 2.0, "popular"),
-         ("c2", 1, "i1", 3.0, "popular"), ("c2", 2, "i2", 2.0, "popular"),
-         ("c2", 3, "i3", 1.0, "popular"),
-         ("c3", 1, "i1", 3.0, "popular"), ("c3", 2, "i2", 2.0, "popular"),
-         ("c3", 3, "i3", 1.0, "popular")], RECS)
-    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
-
-
-def test_category_affinity_is_user_factor_dot_category_mean(spark):
-    user_f = _factors(spark, [("u1", [1.0, 2.0])]).withColumnRenamed("id", "user_id")
-    item_f = _factors(spark, [("i1", [1.0, 0.0]), ("i2", [3.0, 2.0]), ("i3", [0.5, 0.5])]
-                      ).withColumnRenamed("id", "item_id")
-    item_cat = spark.createDataFrame([("i1", "a.x"), ("i2", "a.y"), ("i3", "b.z")],
-                                     "item_id string, category string")
-    got = rc.category_affinity(user_f, item_f, item_cat)
-    # a: mean [2, 1] -> 1*2 + 2*1 = 4; b: [0.5, 0.5] -> 1.5
-    expected = spark.createDataFrame([("u1", "a", 4.0), ("u1", "b", 1.5)],
-                                     "user_id string, category string, score double")
-    assert_approx_df_equality(got, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
-
-
 
 
 def test_cli_rejects_bad_als_config_before_spark(tmp_path, capsys):
