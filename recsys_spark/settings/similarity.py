@@ -55,9 +55,13 @@ class SimilarityConfig:
     # DIMSUM-style sampling for very large catalogs: pairs whose cosine is above this threshold
     # keep their estimate with high probability. None = exact.
     dimsum_threshold: float | None = None
-    # Evaluation on the held-out last day.
-    eval_k: int = 10
-    eval_recent_items: int = 10
+    # The measures competing for the published lists (with the popularity baselines; the
+    # ranking section's windows judge them). `measure` is the one the category rollup and the
+    # co-occurrence components of the item and category blends use.
+    candidate_measures: tuple[Measure, ...] = ("cosine", "jaccard", "lift")
+    # Published when no window can choose (too little history).
+    fallback: Literal["category_popularity", "popularity", "cooccurrence_cosine",
+                      "cooccurrence_jaccard", "cooccurrence_lift"] = "category_popularity"
     # category_affinity keeps this many similar categories per category.
     category_top_k: int = 10
 
@@ -67,9 +71,11 @@ class SimilarityConfig:
         if self.lookback_days < 1:
             raise ValueError("lookback_days: must be >= 1")
         for name in ("top_k", "max_history_per_user", "max_history_per_session", "min_support",
-                     "eval_k", "eval_recent_items", "category_top_k"):
+                     "category_top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
+        if not self.candidate_measures:
+            raise ValueError("candidate_measures: give at least one measure")
         if self.max_history_per_user < 2 or self.max_history_per_session < 2:
             raise ValueError("max_history_per_user/max_history_per_session: need >= 2 for pairs")
         if self.session_weight <= 0:
