@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from recsys_spark.commands.decisions import decision_lines
 from recsys_spark.commands.session import add_run_date, config_from_args, run_context, stage_session
 
 
@@ -24,4 +25,6 @@ def cmd_features(args: argparse.Namespace) -> int:
     print(f"features {args.run_date}: {int(m.get('users', 0))} users "
           f"({int(m.get('users_with_history', 0))} with history), {int(m.get('segments', 0))} segments; "
           f"wrote " + ", ".join(f"{t}@v{v}" for t, v in report.outputs.items()))
+    for line in decision_lines("features", report):
+        print(line)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from recsys_spark.commands.decisions import decision_lines
 from recsys_spark.commands.session import add_run_date, config_from_args, run_context, stage_session
 from recsys_spark.config import AppConfig
 
@@ -30,6 +31,10 @@ def cmd_response(args: argparse.Namespace) -> int:
         report = run_stage(s.spark, s.store, run_context(config, args.run_date, "response"),
                            run_response)
     m, notes = report.metrics, report.notes
+    if "published" in notes:  # too little history: the baseline was published
+        print(f"response {args.run_date}: {report.rows_out} pairs scored; "
+              + "; ".join(decision_lines("response", report)))
+        return 0
     print(f"response {args.run_date}: {report.rows_in} labelled impressions; {notes['eval_split']} "
           f"AUC-ROC {m['auc_roc']:.4f} (per-promotion rate {m['baseline_promotion_auc_roc']:.4f}), "
           f"log loss {m['log_loss']:.4f} ({m['baseline_promotion_log_loss']:.4f}), "

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from recsys_spark.commands.decisions import decision_lines
 from recsys_spark.commands.session import config_from_args, stage_session
 from recsys_spark.config import AppConfig
 from recsys_spark.errors import ConfigError, RecsysError
@@ -79,6 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             report_path, report_error = _write_report(session.store, dates[-1])
     print(render_table(["stage", "run_date", "status", "seconds", "rows_in", "rows_out", "figures"],
                        [_summary_row(o) for o in result.outcomes]))
+    for outcome in result.outcomes:
+        for line in decision_lines(outcome.stage, outcome.report) if outcome.report else []:
+            print(line)
     print(f"total {time.time() - started:.1f} s; tables under {normalize_root(config.warehouse.root)}"
           + (f"; report {report_path}" if report_path else ""))
     if report_error:

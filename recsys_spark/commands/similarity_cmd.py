@@ -1,8 +1,10 @@
-"""`recsys similarity --run-date D`: item_similarity, category rollups, held-out-day metrics."""
+"""`recsys similarity --run-date D`: item_similarity (the neighbour lists chosen on validation),
+category rollups, every candidate's figures."""
 from __future__ import annotations
 
 import argparse
 
+from recsys_spark.commands.decisions import decision_lines
 from recsys_spark.commands.session import add_run_date, config_from_args, run_context, stage_session
 
 
@@ -21,12 +23,10 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     with stage_session(config, "recsys-similarity") as s:
         report = run_stage(s.spark, s.store, run_context(config, args.run_date, "similarity"),
                            run_similarity)
-    m, k, measure = report.metrics, config.similarity.eval_k, config.similarity.measure
-    sim = m.get(f"similarity_{measure}.hit_rate@{k}")
-    pop = m.get(f"popularity.hit_rate@{k}")
-    figures = "no held-out users" if sim is None or pop is None else \
-        f"hit_rate@{k} {sim:.3f} (popularity {pop:.3f})"
+    m = report.metrics
     print(f"similarity {args.run_date}: {int(m.get('similarity_rows', 0))} neighbour rows for "
-          f"{int(m.get('items_with_neighbours', 0))} items ({measure}); {figures}; wrote "
+          f"{int(m.get('items_with_neighbours', 0))} items; wrote "
           + ", ".join(f"{t}@v{v}" for t, v in report.outputs.items()))
+    for line in decision_lines("similarity", report):
+        print(line)
     return 0

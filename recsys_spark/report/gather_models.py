@@ -19,7 +19,7 @@ from recsys_spark.report.model import MissingInput
 from recsys_spark.report.snapshot import Snapshot
 from recsys_spark.tables.model import PartitionFilter
 
-RANKING_STAGES = ("als", "similarity")
+RANKING_STAGES = ("als", "similarity", "features")  # items, neighbours, categories
 RESPONSE_SUMMARY = ("auc_roc", "auc_pr", "log_loss", "brier", "ece", "rows", "positives")
 RELIABILITY_PREFIX = "reliability_bin_"
 LOOP_HINT = "recsys simulate-loop --config <config> --days N"
@@ -60,7 +60,8 @@ def stage_metrics(snapshot: Snapshot, run_date: dt.date, stage: str) -> pd.DataF
 
 
 def ranking_metrics(snapshot: Snapshot, run_date: dt.date) -> pd.DataFrame:
-    """ALS and similarity metrics against their baselines as one wide frame.
+    """Every ranking's candidates (categories, items, neighbours) with their validation and test
+    figures and the published choice, as one wide frame.
 
     Returns:
         one row per (stage, run_date, run_id, model, split), one column per metric.

@@ -13,7 +13,7 @@ PNG_PREFIX = "data:image/png;base64,"
 # section id -> heading, in page order
 TITLES = {
     "quality": "Data quality",
-    "ranking": "Recommendations: ALS and item similarity against baselines",
+    "ranking": "Rankings: categories, items and neighbours against baselines",
     "response": "Response model: calibration and AUC",
     "bandit": "Bandit arm posteriors per segment",
     "loop": "Closed loop: cumulative reward and regret per policy",
