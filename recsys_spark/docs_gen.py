@@ -38,8 +38,9 @@ recsys sql --changes-from 12 "SELECT run_date, _change_type, count(*) AS rows
 ```
 
   Rewriting a run's partition shows up as deletes of the old rows and inserts of the new ones.
-  Both backends write these tables so that any Delta reader (delta-spark's `readChangeFeed`,
-  `table_changes`, deltalake's `load_cdf`) returns the same feed.
+  The delta-rs backend commits whole files (add/remove actions, no `_change_data` files), which
+  is how Delta defines the feed of such commits, so delta-spark's `readChangeFeed` /
+  `table_changes` read the same feed from tables written by either backend (a test checks it).
 - **Without Spark** (pandas, Arrow, DuckDB) with the `deltalake` package. Hand it a pyarrow file
   system (as below): with deltalake 1.6.x and pyarrow 21-26, reads through delta-rs' own file
   system abort at interpreter exit in 5-65% of runs ("terminate called without an active
