@@ -45,6 +45,7 @@ def test_session_has_the_pinned_jars_and_auto_picks_native(spark):
 
 
 def test_without_verified_jars_auto_falls_back_and_delta_rs_adds_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)  # as outside spark-submit
     assert delta_settings("delta_rs", "local[2]") == {}
     monkeypatch.setenv(delta_jars.JARS_DIR_ENV, str(tmp_path))  # an empty jars folder
     assert delta_settings("auto", "local[2]") == {}
@@ -81,9 +82,10 @@ def test_a_table_written_by_one_backend_reads_back_equal_everywhere(spark, tmp_p
     assert_df_equality(by_id(other.read("t")), expected, ignore_nullable=True)
     assert_df_equality(by_id(other.read("t", version=0)), by_id(store.read("t", version=0)),
                        ignore_nullable=True)
-    arrow_df = spark.createDataFrame(read_arrow(store.uri("t")).to_pandas())
+    arrow_df = spark.createDataFrame(read_arrow(store.uri("t")))  # Arrow keeps nulls as nulls
     assert_df_equality(by_id(arrow_df.select(*expected.columns)), expected, ignore_nullable=True)
-    assert [h.run_id for h in other.history("t")] == ["r3", "r2", "r1"]
+    # (delta-rs adds a column in a metadata commit of its own, also stamped r3)
+    assert list(dict.fromkeys(h.run_id for h in other.history("t"))) == ["r3", "r2", "r1"]
     # and the other backend can go on writing the same table
     other.write(rows_df(spark, [(6, "f", 6.0, None, D3)]).withColumn("note", F.lit(None).cast("string")),
                 "t", "append", commit("r4"))
