@@ -285,35 +285,44 @@ def test_vacuum_removes_only_orphans_older_than_retention(spark, store):
     assert_df_equality(sorted_df(store.read("t")), rows_df(spark, BASE_ROWS), ignore_nullable=True)
 
 
-def _start_racer(backend: str, root: Path, barrier: Path, name: str, row_id: int,
-                 txn_version: int) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "tests.foundation.race_writer", backend, str(root),
-               str(barrier), name, str(row_id), str(txn_version)]
+@pytest.fixture(scope="module")
+def race_outcomes(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two writer processes race on each backend in turn (one JVM each for both races):
+    {backend: (root, {writer: outcome})}."""
+    base = tmp_path_factory.mktemp("race")
+    specs = []
+    for backend in BACKENDS:
+        root, barrier = base / backend / "wh", base / backend / "barrier"
+        barrier.mkdir(parents=True)
+        store = make_store(spark, root, backend)
+        store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("seed"), partition_by=["day"])
+        specs.append(f"{backend}={root}={barrier}")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    racers = {name: subprocess.Popen(
+        [sys.executable, "-m", "tests.foundation.race_writer", name, str(row_id), str(txn), *specs],
+        cwd=REPO_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name, row_id, txn in [("a", 50, 1), ("b", 60, 2)]}
+    outcomes: dict = {backend: (base / backend / "wh", {}) for backend in BACKENDS}
+    for name, process in racers.items():
+        out, err = process.communicate(timeout=600)
+        lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        for backend in BACKENDS:
+            outcomes[backend][1][name] = lines.get(backend, f"no output: {err[-1500:]}")
+    return outcomes
 
 
-def test_two_processes_racing_on_the_same_empty_partition_exactly_one_wins(spark, store, tmp_path):
+def test_two_processes_racing_on_the_same_empty_partition_exactly_one_wins(spark, store,
+                                                                          race_outcomes):
     """Two real writer processes, held at a file barrier inside their writes (after each read
     the table, before either commits), then released together: one commits, one fails."""
-    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("seed"), partition_by=["day"])
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    backend = store.backend_name
-    racers = {"a": _start_racer(backend, store.root, barrier, "a", 50, 1),
-              "b": _start_racer(backend, store.root, barrier, "b", 60, 2)}
-    outcome = {}
-    for name, process in racers.items():
-        out, err = process.communicate(timeout=300)
-        outcome[name] = out.strip().splitlines()[-1] if out.strip() else f"no output: {err[-2000:]}"
+    root, outcome = race_outcomes[store.backend_name]
     assert sorted(outcome.values()) == ["lost ConcurrentWriteError", "won"], outcome
     winner = next(n for n, o in outcome.items() if o == "won")
-    assert store.version("t") == 1
-    winner_id = {"a": 50, "b": 60}[winner]
-    day3 = store.read("t").where(F.col("day") == D3).select("id", "name").collect()
-    assert [(r.id, r.name) for r in day3] == [(winner_id, winner)]
-    assert store.history("t", 1)[0].run_id == f"run-{winner}"
+    raced = make_store(spark, root, store.backend_name)
+    assert raced.version("t") == 1
+    day3 = raced.read("t").where(F.col("day") == D3).select("id", "name").collect()
+    assert [(r.id, r.name) for r in day3] == [({"a": 50, "b": 60}[winner], winner)]
+    assert raced.history("t", 1)[0].run_id == f"run-{winner}"
 
 
 def test_unknown_table_and_escaping_names_are_refused(spark, deltars_store):
