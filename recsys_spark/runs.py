@@ -106,7 +106,7 @@ def record_stage_run(spark: SparkSession, store: TableStore, ctx: RunContext, re
         "rows_out": int(report.rows_out),
         "metrics": {k: float(v) for k, v in report.metrics.items()},
         "quality": dict(report.quality),
-        "notes": dict(report.notes),
+        "notes": {"delta_backend": store.backend_name, **report.notes},
         "error": error,
         "config_fingerprint": ctx.config.fingerprint(),
     }

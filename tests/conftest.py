@@ -1,5 +1,5 @@
 """One session-scoped SparkSession for the whole suite (local[2], 2 shuffle partitions, AQE off,
-UI off)."""
+UI off, the pinned Delta jars of `make jars` on its classpath so both table backends run)."""
 from __future__ import annotations
 
 import os
@@ -38,7 +38,9 @@ def spark() -> Iterator[SparkSession]:
                                       # product default (AQE on), so both settings stay tested.
                                       "spark.sql.adaptive.enabled": "false",
                                       **_extra_from_env()})
-    session = build_spark_session(spark_config, "recsys-tests", scratch)
+    # "native" puts the pinned Delta jars on spark.jars (tests of the native backend fail with
+    # "run make jars" when they are missing); tables stay on delta_rs unless a test asks.
+    session = build_spark_session(spark_config, "recsys-tests", scratch, delta_backend="native")
     yield session
     session.stop()
     shutil.rmtree(scratch, ignore_errors=True)

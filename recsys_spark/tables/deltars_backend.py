@@ -140,7 +140,9 @@ class DeltaRsBackend:
                 try:
                     create_table_with_add_actions(
                         delta_log.delta_rs_uri(uri), delta_schema, adds, mode="error",
-                        partition_by=list(partition_by) or None, commit_properties=props)
+                        partition_by=list(partition_by) or None,
+                        configuration=dict(request.table_properties or {}) or None,
+                        commit_properties=props)
                     return 0
                 except (CommitFailedError, DeltaError) as exc:
                     delta = delta_log.try_open(uri)

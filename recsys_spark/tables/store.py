@@ -28,6 +28,9 @@ from recsys_spark.tables.native_backend import NativeDeltaBackend
 
 log = logging.getLogger(__name__)
 
+# What a cluster user passes to spark-submit for the native backend (README, conf/cluster.yaml).
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+
 
 class Backend(Protocol):
     name: str
@@ -50,24 +53,42 @@ class TableInfo:
     partition_columns: tuple[str, ...]
 
 
+def declared_properties(table: str) -> dict[str, str]:
+    """The Delta table properties ``table``'s TableSpec declares ({} for unknown tables)."""
+    from recsys_spark.schemas import ALL_TABLES  # the contracts; imported late, they are big
+
+    spec = ALL_TABLES.get(table)
+    return dict(spec.table_properties) if spec is not None else {}
+
+
 def delta_jars_present(spark: SparkSession) -> bool:
     """True when delta-spark's JVM classes are loadable (the only JVM probe in the project)."""
     try:
-        spark._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")  # type: ignore[union-attr]
+        # spark.jars are loaded by Spark's own class loader, which the driver thread's context
+        # class loader is; Class.forName would ask the system class loader and miss them.
+        jvm = spark._jvm  # type: ignore[attr-defined]
+        jvm.java.lang.Thread.currentThread().getContextClassLoader().loadClass(
+            "io.delta.tables.DeltaTable")
         return True
     except Exception:  # py4j raises its own error type for ClassNotFoundException
         return False
 
 
 def choose_backend(spark: SparkSession, requested: str) -> Backend:
-    """``auto`` picks native when the jars are there, delta-rs otherwise."""
-    has_jars = delta_jars_present(spark)
+    """``auto`` picks native when the jars are there, delta-rs otherwise (logged either way).
+
+    Raises:
+        ConfigError: ``native`` was asked for and the Delta classes are not loadable.
+    """
+    has_jars = requested != "delta_rs" and delta_jars_present(spark)
     if requested == "native" and not has_jars:
         raise ConfigError("warehouse.backend is 'native' but the Delta jars are not on the classpath "
-                          "(spark-submit --packages io.delta:delta-spark_2.13:<version>)")
-    if requested == "native" or (requested == "auto" and has_jars):
-        return NativeDeltaBackend(spark)
-    return DeltaRsBackend(spark)
+                          f"(run 'make jars', or spark-submit --packages {DELTA_PACKAGE})")
+    backend: Backend = (NativeDeltaBackend(spark) if requested == "native" or has_jars
+                        else DeltaRsBackend(spark))
+    log.info("warehouse.backend %s: using the %s Delta backend%s", requested, backend.name,
+             "" if has_jars or requested == "delta_rs" else " (no Delta jars on the classpath)")
+    return backend
 
 
 class TableStore:
@@ -88,6 +109,11 @@ class TableStore:
                 raise TableError("reading or writing table data needs a Spark session")
             self._backend = choose_backend(self.spark, self.warehouse.backend)
         return self._backend
+
+    @property
+    def backend_name(self) -> str:
+        """``native`` or ``delta_rs``: what writes go through (chosen on first use)."""
+        return self.backend.name
 
     def uri(self, table: str) -> str:
         return table_uri(self.root, table)
@@ -158,8 +184,12 @@ class TableStore:
     def write(self, df: DataFrame, table: str, mode: WriteMode, commit: CommitInfo, *,
               partition_by: Sequence[str] = (),
               replace_partitions: Mapping[str, Sequence[str]] | None = None,
-              txn: TxnId | None = None, allow_new_columns: bool = False) -> WriteResult:
+              txn: TxnId | None = None, allow_new_columns: bool = False,
+              table_properties: Mapping[str, str] | None = None) -> WriteResult:
         """Append or overwrite (all, or only ``replace_partitions``) in one atomic commit.
+
+        ``table_properties`` apply when this write creates the table; by default those its
+        TableSpec declares (``recsys_spark.schemas``), e.g. Change Data Feed on ``events``.
 
         Raises:
             SchemaMismatchError: the DataFrame does not fit the table.
@@ -169,7 +199,9 @@ class TableStore:
             raise TableError(f"table {table}: replace_partitions needs mode='overwrite'")
         request = WriteRequest(table=table, mode=mode, commit=commit, partition_by=partition_by,
                                replace_partitions=replace_partitions, txn=txn,
-                               allow_new_columns=allow_new_columns)
+                               allow_new_columns=allow_new_columns,
+                               table_properties=(declared_properties(table) if table_properties is None
+                                                 else table_properties))
         return self.backend.write(df, self.uri(table), request)
 
     def version(self, table: str) -> int:

@@ -22,8 +22,7 @@ pytestmark = pytest.mark.unit
 @pytest.fixture
 def native_store(spark: SparkSession, tmp_path: Path) -> TableStore:
     if not delta_jars_present(spark):
-        pytest.skip("Delta jars are not on the classpath (Maven unreachable here); the native "
-                    "backend runs on clusters that have them")
+        pytest.fail("the Delta jars are not on the test session's classpath: run 'make jars'")
     return TableStore(spark, WarehouseConfig(root=str(tmp_path / "wh"), backend="native"))
 
 
