@@ -16,13 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The pinned JVM jars of jars.lock (Delta for the native backend) in .jars/, and of
-## jars-test.lock (the HDFS mini-cluster of the cluster test, never on Spark's classpath) in
-## .jars/test/, checked by SHA-256.
+## The pinned JVM jars of jars.lock (Delta for the native backend) in .jars/, checked by SHA-256.
 JARS_STAMP := .jars/.verified
-$(JARS_STAMP): jars.lock jars-test.lock tools/fetch_jars.py
+$(JARS_STAMP): jars.lock tools/fetch_jars.py
 	$(PYTHON) tools/fetch_jars.py
-	$(PYTHON) tools/fetch_jars.py --lock jars-test.lock --dest .jars/test
 	@touch $(JARS_STAMP)
 
 jars: $(JARS_STAMP)

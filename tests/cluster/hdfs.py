@@ -1,7 +1,7 @@
 """Start and stop a real HDFS mini-cluster (one namenode, one datanode) on 127.0.0.1.
 
 The cluster is Hadoop's own ``MiniDFSCluster`` from the shaded ``hadoop-client-minicluster`` jar
-(pinned in jars-test.lock, fetched by ``make jars`` into .jars/test/), at the Hadoop version
+(pinned in jars.lock with purpose ``hdfs-test``, fetched by ``make jars``), at the Hadoop version
 pyspark bundles, run by Java's single-file source launcher (tests/cluster/MiniHdfs.java) in a JVM
 of its own, so none of its classes reach Spark's classpath.
 """
@@ -18,11 +18,9 @@ from pathlib import Path
 
 import pyspark
 
-from tools.fetch_jars import jar_name, read_lock
+from recsys_spark import delta_jars
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEST_LOCK = REPO_ROOT / "jars-test.lock"
-TEST_JARS = REPO_ROOT / ".jars" / "test"
+JAR_PURPOSE = "hdfs-test"  # its jars.lock purpose: fetched, never on the Spark classpath
 LAUNCHER = Path(__file__).with_name("MiniHdfs.java")
 MINICLUSTER = "hadoop-client-minicluster"
 # What the shaded mini-cluster needs beside itself, all shipped in pyspark's jars/ folder: the
@@ -37,13 +35,11 @@ class HdfsStartError(RuntimeError):
 
 
 def _minicluster_jar() -> Path:
-    coordinates = [c for c, _ in read_lock(TEST_LOCK) if c.split(":")[1] == MINICLUSTER]
-    if len(coordinates) != 1:
-        raise HdfsStartError(f"{TEST_LOCK.name} pins no {MINICLUSTER} jar")
-    jar = TEST_JARS / jar_name(coordinates[0])
-    if not jar.is_file():
-        raise HdfsStartError(f"{jar} is missing: run `make jars` (Maven fetches the pinned jars)")
-    return jar
+    jars = delta_jars.pinned_jars(JAR_PURPOSE)
+    if not jars or len(jars) != 1 or not jars[0].name.startswith(f"{MINICLUSTER}-"):
+        raise HdfsStartError(f"the {MINICLUSTER} jar pinned in jars.lock ({JAR_PURPOSE}) is not in "
+                             f"{delta_jars.jars_dir()} with its SHA-256: run `make jars`")
+    return jars[0]
 
 
 def _pyspark_jar(prefix: str) -> Path:
@@ -61,7 +57,7 @@ def classpath() -> str:
     version = jar.name.removeprefix(f"{MINICLUSTER}-").removesuffix(".jar")
     if not bundled.name.endswith(f"-{version}.jar"):
         raise HdfsStartError(f"{jar.name} does not match pyspark's {bundled.name}: pin the "
-                             f"{MINICLUSTER} version pyspark bundles in {TEST_LOCK.name}")
+                             f"{MINICLUSTER} version pyspark bundles in jars.lock")
     return os.pathsep.join([str(jar), *(str(_pyspark_jar(p)) for p in PYSPARK_JARS)])
 
 

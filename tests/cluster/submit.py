@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from recsys_spark import delta_jars
 from recsys_spark.filesystems import arrow_filesystem
 from tests.cluster.hdfs import HdfsStartError, mini_hdfs
 from tests.cluster.standalone import cluster_env, standalone_cluster
 from tests.conftest import REPO_ROOT, pipeline_args
-from tools.fetch_jars import jar_name, read_lock
 
 # Written by the cleanup: where the run's data lived, how long HDFS took to start, and any
 # failure to copy the tables out (the test reports it instead of a missing folder).
@@ -32,9 +32,6 @@ HDFS_START_FILE = "hdfs_start_s.txt"
 COPY_ERROR_FILE = "hdfs_copy_error.txt"
 # Hadoop client settings of the driver and executors: one datanode, so one replica.
 HADOOP_CONF = {"spark.hadoop.dfs.replication": "1"}
-# What `spark-submit` needs to commit with delta-spark (README: running on a cluster).
-DELTA_CONF = {"spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-              "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog"}
 
 
 def build_py_files(target: Path) -> Path:
@@ -42,16 +39,16 @@ def build_py_files(target: Path) -> Path:
     return Path(shutil.make_archive(str(target / "recsys_spark"), "zip", str(REPO_ROOT), "recsys_spark"))
 
 
-def delta_jars() -> list[Path]:
-    """The pinned Delta jars of jars.lock in .jars/ (``make jars``).
+def session_jars() -> list[Path]:
+    """The pinned Delta jars (``make jars``): what a cluster user passes with ``--jars``.
 
     Raises:
-        FileNotFoundError: a jar is missing.
+        FileNotFoundError: a jar is missing or does not match its SHA-256.
     """
-    jars = [REPO_ROOT / ".jars" / jar_name(c) for c, _ in read_lock(REPO_ROOT / "jars.lock")]
-    missing = [j.name for j in jars if not j.is_file()]
-    if missing:
-        raise FileNotFoundError(f"Delta jars missing from .jars/ ({', '.join(missing)}): run `make jars`")
+    jars = delta_jars.pinned_jars()
+    if jars is None:
+        raise FileNotFoundError(f"the Delta jars of jars.lock are not in {delta_jars.jars_dir()} "
+                                "with their SHA-256: run `make jars`")
     return jars
 
 
@@ -74,12 +71,12 @@ def _copy_out_recording_errors(hdfs_uri: str, root: Path) -> None:
 def submit_command(master_url: str, py_files: Path, hdfs_uri: str) -> list[str]:
     """spark-submit of jobs/run_pipeline.py with warehouse and landing on HDFS, native backend."""
     spark_submit = str(Path(sys.executable).parent / "spark-submit")
-    confs = [arg for key, value in {**HADOOP_CONF, **DELTA_CONF}.items()
-             for arg in ("--conf", f"{key}={value}")]
+    confs = [arg for key, value in HADOOP_CONF.items() for arg in ("--conf", f"{key}={value}")]
     return [spark_submit, "--master", master_url, "--deploy-mode", "client",
             "--driver-memory", "2g", "--executor-memory", "2g", "--total-executor-cores", "2",
             "--conf", f"spark.pyspark.python={sys.executable}", *confs,
-            "--jars", ",".join(str(j) for j in delta_jars()),
+            # the session builder adds Delta's SQL extension and catalog when --jars names it
+            "--jars", ",".join(str(j) for j in session_jars()),
             "--py-files", str(py_files), str(REPO_ROOT / "jobs" / "run_pipeline.py"),
             *pipeline_args(f"{hdfs_uri}/warehouse", f"{hdfs_uri}/landing"),
             "--set", "warehouse.backend=native"]

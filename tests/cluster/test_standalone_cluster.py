@@ -24,8 +24,15 @@ BOOKKEEPING_TABLES = ("pipeline_runs",)
 
 
 def _committers(table_path: Path) -> set[str]:
-    """Who made each commit of a table: delta-spark's engineInfo, or delta-rs' clientVersion."""
-    return {str(c.get("engineInfo") or c.get("clientVersion")) for c in DeltaTable(str(table_path)).history()}
+    """The engines that made a table's commits ("Apache-Spark/4.2.0 Delta-Lake/4.4.0" for
+    delta-spark, "delta-rs:py-1.6.6" for delta-rs)."""
+    return {str(c.get("engineInfo")) for c in DeltaTable(str(table_path)).history()}
+
+
+def _backends_recorded(store: TableStore) -> list[str]:
+    """The distinct Delta backends the stage runs recorded in pipeline_runs."""
+    rows = store.read("pipeline_runs").select(F.col("notes")["delta_backend"].alias("b")).distinct()
+    return sorted(str(r["b"]) for r in rows.collect())
 
 
 def test_pipeline_on_a_standalone_cluster_and_hdfs_equals_local_mode(
@@ -51,12 +58,14 @@ def test_pipeline_on_a_standalone_cluster_and_hdfs_equals_local_mode(
         F.count_if(~F.col("source_file").startswith(f"{hdfs_uri}/landing/events/")).alias("elsewhere"),
     ).first()
     assert sources["files"] > 0 and sources["elsewhere"] == 0
-    # ... and every commit of every table was made by delta-spark there, none by delta-rs.
-    committers = set().union(*(_committers(cluster_pipeline.warehouse / t) for t in cluster.list_tables()))
-    assert len(committers) == 1 and next(iter(committers)).startswith("Apache-Spark/"), committers
-    assert "Delta-Lake/" in next(iter(committers))
-    assert all(c.startswith("delta-rs") for t in local.list_tables()
-               for c in _committers(tiny_pipeline.warehouse / t))
+    # ... and every commit of every table was made there by delta-spark (native backend), while
+    # the local run committed every table with delta-rs.
+    cluster_engines = set().union(*(_committers(cluster_pipeline.warehouse / t)
+                                    for t in cluster.list_tables()))
+    local_engines = set().union(*(_committers(tiny_pipeline.warehouse / t) for t in local.list_tables()))
+    assert [e.split(" ")[1].split("/")[0] for e in cluster_engines] == ["Delta-Lake"], cluster_engines
+    assert [e.split(":")[0] for e in local_engines] == ["delta-rs"], local_engines
+    assert (_backends_recorded(cluster), _backends_recorded(local)) == (["native"], ["delta_rs"])
 
     compared = [t for t in local.list_tables() if t not in BOOKKEEPING_TABLES]
     assert len(compared) >= 15
