@@ -1,5 +1,5 @@
-"""Submit the tiny pipeline to a fresh standalone cluster writing to a fresh HDFS, in the
-background.
+"""Submit the tiny world's simulator and pipeline to a fresh standalone cluster writing to a
+fresh HDFS, in the background.
 
 HDFS mini-cluster (namenode + datanode) and Spark standalone master + worker all run on
 127.0.0.1; the driver and the executors see no shared local folder, only ``hdfs://``. The run
@@ -11,6 +11,7 @@ stops.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import shutil
 import sys
 import time
@@ -68,22 +69,26 @@ def _copy_out_recording_errors(hdfs_uri: str, root: Path) -> None:
         (root / COPY_ERROR_FILE).write_text(traceback.format_exc())
 
 
-def submit_command(master_url: str, py_files: Path, hdfs_uri: str) -> list[str]:
-    """spark-submit of jobs/run_pipeline.py with warehouse and landing on HDFS, native backend."""
+def submit_commands(master_url: str, py_files: Path, hdfs_uri: str) -> list[list[str]]:
+    """Two spark-submits with warehouse and landing on HDFS and the native backend: the
+    simulator lands the raw logs (`recsys run` simulates only into a local landing folder; on
+    a cluster the producers land the data), then the whole pipeline runs on them."""
     spark_submit = str(Path(sys.executable).parent / "spark-submit")
     confs = [arg for key, value in HADOOP_CONF.items() for arg in ("--conf", f"{key}={value}")]
-    return [spark_submit, "--master", master_url, "--deploy-mode", "client",
-            "--driver-memory", "2g", "--executor-memory", "2g", "--total-executor-cores", "2",
-            "--conf", f"spark.pyspark.python={sys.executable}", *confs,
-            # the session builder adds Delta's SQL extension and catalog when --jars names it
-            "--jars", ",".join(str(j) for j in session_jars()),
-            "--py-files", str(py_files), str(REPO_ROOT / "jobs" / "run_pipeline.py"),
-            *pipeline_args(f"{hdfs_uri}/warehouse", f"{hdfs_uri}/landing"),
+    submit = [spark_submit, "--master", master_url, "--deploy-mode", "client",
+              "--driver-memory", "2g", "--executor-memory", "2g", "--total-executor-cores", "2",
+              "--conf", f"spark.pyspark.python={sys.executable}", *confs,
+              # the session builder adds Delta's SQL extension and catalog when --jars names it
+              "--jars", ",".join(str(j) for j in session_jars()), "--py-files", str(py_files)]
+    args = [*pipeline_args(f"{hdfs_uri}/warehouse", f"{hdfs_uri}/landing"),
             "--set", "warehouse.backend=native"]
+    return [[*submit, str(REPO_ROOT / "jobs" / job), *args]
+            for job in ("simulate.py", "run_pipeline.py")]
 
 
 def start_cluster_run(root: Path, background_run):
-    """Start HDFS, then master + worker, on 127.0.0.1 and spark-submit jobs/run_pipeline.py.
+    """Start HDFS, then master + worker, on 127.0.0.1 and spark-submit jobs/simulate.py, then
+    jobs/run_pipeline.py.
 
     ``root`` exists (claimed by tests/background.py). Returns a BackgroundRun whose cleanup stops
     the cluster, copies the tables out of HDFS and stops HDFS as soon as the run ends (also when
@@ -100,7 +105,8 @@ def start_cluster_run(root: Path, background_run):
         # Exit callbacks run last-in first-out: Spark stops, then the copy, then HDFS.
         stack.callback(_copy_out_recording_errors, hdfs_uri, root)
         master_url = stack.enter_context(standalone_cluster(root / "cluster"))
-        command = submit_command(master_url, build_py_files(root), hdfs_uri)
+        commands = submit_commands(master_url, build_py_files(root), hdfs_uri)
+        command = ["bash", "-c", " && ".join(shlex.join(c) for c in commands)]
         # spark-submit finds SPARK_HOME with `python3` from PATH unless it is set: use the
         # pyspark install of this interpreter, as the cluster daemons do.
         return background_run(root, command, cleanup=stack.close, env=cluster_env(root))
