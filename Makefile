@@ -32,8 +32,9 @@ jars-if-possible:
 demo: $(STAMP) jars-if-possible
 	$(BIN)/recsys run --config conf/local.yaml $(ARGS)
 
-## The whole test suite (unit, stage, end-to-end, cluster); both Delta backends, so it needs the jars.
-test: $(STAMP) jars
+## The whole test suite (lint and layer contracts first, then unit, stage, end-to-end, cluster);
+## both Delta backends run, so it needs the jars.
+test: $(STAMP) jars lint
 	$(BIN)/pytest $(ARGS)
 
 ## What executors need: a wheel, and a zip of the package for spark-submit --py-files.
@@ -43,8 +44,10 @@ package: $(STAMP)
 	$(BIN)/python -c "import shutil; shutil.make_archive('dist/recsys_spark', 'zip', '.', 'recsys_spark')"
 	@ls -1 dist
 
+## ruff, and the import layers declared in pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
-	$(BIN)/ruff check recsys_spark jobs tests benchmarks
+	$(BIN)/ruff check recsys_spark jobs tests benchmarks tools
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_delta_write.py $(ARGS)

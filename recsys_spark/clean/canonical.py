@@ -12,9 +12,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, DoubleType, IntegerType, StringType, TimestampType
 
-EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "remove_from_cart", "purchase",
-                                "promo_impression", "promo_click", "promo_redeem")
-
 # Canonical fields and their types, in the order of the `events` table.
 FIELD_TYPES: dict[str, DataType] = {
     "event_id": StringType(), "event_time": TimestampType(), "event_type": StringType(),

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recsys_spark.clean.canonical import FIELDS, raw
+from recsys_spark.domain.events import PROMO_CLICK, PROMO_IMPRESSION
 from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
@@ -55,7 +56,7 @@ def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
         "event_id": F.when(has_index, F.when(is_click, F.concat(base_id, F.lit("-click")))
                            .otherwise(base_id)),
         "event_time": r["timestamp"],
-        "event_type": F.when(is_click, F.lit("promo_click")).otherwise(F.lit("promo_impression")),
+        "event_type": F.when(is_click, F.lit(PROMO_CLICK)).otherwise(F.lit(PROMO_IMPRESSION)),
         "session_id": F.when(has_index, base_id),
         "promotion_id": F.when(r["item_id"] != "", F.concat_ws("-", F.col("campaign"), r["item_id"])),
         "position": r["position"], "propensity": r["propensity_score"], "policy": F.col("policy"),

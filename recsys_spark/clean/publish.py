@@ -32,9 +32,9 @@ from pyspark.sql import DataFrame
 
 from recsys_spark.clean.catalog import DimSnapshot
 from recsys_spark.errors import ConcurrentWriteError
-from recsys_spark.runs import RunContext
+from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.events import EVENTS
-from recsys_spark.stage_runner import write_run_partition
+from recsys_spark.stage_io import write_output
 from recsys_spark.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -43,17 +43,17 @@ EVENTS_TABLE = "events"
 QUARANTINE_TABLE = "events_quarantine"
 
 
-def write_events(store: TableStore, ctx: RunContext, new_events_df: DataFrame,
+def write_events(store: TableStore, ctx: RunContext, report: StageReport, new_events_df: DataFrame,
                  other_runs_df: DataFrame | None, touched: Sequence[dt.date],
-                 version_read: int | None) -> int | None:
-    """Replace the touched event_date partitions. Returns the version written (None: nothing).
+                 version_read: int | None) -> None:
+    """Replace the touched event_date partitions (nothing when none is touched).
 
     Raises:
         ConcurrentWriteError: `events` changed since it was read, or another attempt of this
             run date committed meanwhile; nothing was committed.
     """
     if not touched:
-        return None
+        return
     dates = sorted(touched)
     content_df = new_events_df.select(*EVENTS.fieldNames())
     if other_runs_df is not None:
@@ -64,23 +64,22 @@ def write_events(store: TableStore, ctx: RunContext, new_events_df: DataFrame,
             f"table {EVENTS_TABLE}: changed from version {version_read} to "
             f"{store.version(EVENTS_TABLE)} while clean for {ctx.run_date} was running; "
             "nothing was committed, rerun the date")
-    result = store.write(content_df, EVENTS_TABLE, "overwrite", ctx.commit_info(),
-                         partition_by=["event_date"],
-                         replace_partitions={"event_date": [d.isoformat() for d in dates]},
-                         txn=ctx.txn(EVENTS_TABLE, ctx.run_date.isoformat()))
-    return result.version
+    # One transaction id per run date, whatever partitions it touches: two attempts of one date
+    # cannot both commit.
+    write_output(store, ctx, report, EVENTS_TABLE, content_df, partitions={"event_date": dates},
+                 txn_key=ctx.run_date.isoformat())
 
 
-def write_quarantine(store: TableStore, ctx: RunContext, quarantine_df: DataFrame) -> int:
+def write_quarantine(store: TableStore, ctx: RunContext, report: StageReport,
+                     quarantine_df: DataFrame) -> None:
     """Replace the run_date partition of `events_quarantine` (also when empty, to heal reruns)."""
-    return write_run_partition(store, ctx, quarantine_df, QUARANTINE_TABLE).version
+    write_output(store, ctx, report, QUARANTINE_TABLE, quarantine_df)
 
 
-def write_dims(store: TableStore, ctx: RunContext, snapshots: Sequence[DimSnapshot]
-               ) -> dict[str, int]:
+def write_dims(store: TableStore, ctx: RunContext, report: StageReport,
+               snapshots: Sequence[DimSnapshot]) -> None:
     """Overwrite each dimension with its snapshot, unless a later run date already loaded it
-    (a backfill must not roll the latest state back). Returns table -> version written."""
-    versions: dict[str, int] = {}
+    (a backfill must not roll the latest state back)."""
     for snap in snapshots:
         if store.exists(snap.table):
             last = store.history(snap.table, 1)
@@ -89,7 +88,4 @@ def write_dims(store: TableStore, ctx: RunContext, snapshots: Sequence[DimSnapsh
                 log.info("clean: %s already holds the snapshot of %s; not rolled back to %s",
                          snap.table, loaded, ctx.run_date)
                 continue
-        result = store.write(snap.df, snap.table, "overwrite", ctx.commit_info(),
-                             txn=ctx.txn(snap.table, ctx.run_date.isoformat()))
-        versions[snap.table] = result.version
-    return versions
+        write_output(store, ctx, report, snap.table, snap.df)

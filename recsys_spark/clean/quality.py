@@ -10,7 +10,6 @@ A breach raises :class:`~recsys_spark.errors.DataQualityError` with every failed
 """
 from __future__ import annotations
 
-import datetime as dt
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pyspark.sql import functions as F
 
 from recsys_spark.errors import DataQualityError
 from recsys_spark.settings.clean import QualityConfig
-from recsys_spark.tables import TableStore
+from recsys_spark.stage_io import Inputs
 
 PIPELINE_RUNS_TABLE = "pipeline_runs"
 
@@ -34,17 +33,19 @@ class CheckResult:
         return ("pass: " if self.passed else "fail: ") + self.detail
 
 
-def previous_volumes(store: TableStore, run_date: dt.date, stage: str, limit: int) -> list[int]:
-    """Input records of the latest successful non-empty runs before ``run_date`` (newest first).
+def previous_volumes(inputs: Inputs, limit: int) -> list[int]:
+    """Input records of the latest successful non-empty runs of this stage before the run date
+    (newest first).
 
     One figure per run date (its latest successful attempt); a small aggregate of
     `pipeline_runs`, collected on the driver.
     """
-    if not store.exists(PIPELINE_RUNS_TABLE):
+    if not inputs.has(PIPELINE_RUNS_TABLE):
         return []
-    rows = (store.read(PIPELINE_RUNS_TABLE)
+    run_date, stage = inputs.ctx.run_date, inputs.ctx.stage
+    rows = (inputs.read(PIPELINE_RUNS_TABLE, filters=[("run_date", "<", run_date)])
             .where((F.col("stage") == stage) & (F.col("status") == "succeeded")
-                   & (F.col("run_date") < F.lit(run_date)) & (F.col("rows_in") > 0))
+                   & (F.col("rows_in") > 0))
             .groupBy("run_date").agg(F.max_by("rows_in", "attempt").alias("rows_in"))
             .orderBy(F.col("run_date").desc()).limit(limit).collect())
     return [int(r["rows_in"]) for r in rows]

@@ -15,7 +15,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.clean.canonical import EVENT_TYPES, ID_FIELDS
+from recsys_spark.clean.canonical import ID_FIELDS
+from recsys_spark.domain.events import EVENT_TYPES, ITEM_EVENT_TYPES, PROMO_EVENT_TYPES, PROMO_IMPRESSION
 from recsys_spark.settings.clean import CleanConfig
 
 REASON_CODES: tuple[str, ...] = (
@@ -23,15 +24,13 @@ REASON_CODES: tuple[str, ...] = (
     "unknown_event_type", "out_of_range", "future_ts", "too_old", "bot_traffic")
 
 ALWAYS_REQUIRED: tuple[str, ...] = ("event_id", "event_time", "event_type", "session_id")
-ITEM_EVENTS: tuple[str, ...] = ("view", "click", "add_to_cart", "remove_from_cart", "purchase")
-PROMO_EVENTS: tuple[str, ...] = ("promo_impression", "promo_click", "promo_redeem")
 # Fields required by event type, beyond ALWAYS_REQUIRED (the raw-format contract).
 REQUIRED_BY_TYPE: dict[str, tuple[str, ...]] = {
-    **{t: ("item_id",) for t in ITEM_EVENTS},
+    **{t: ("item_id",) for t in ITEM_EVENT_TYPES},
     "add_to_cart": ("item_id", "price"),
     "purchase": ("item_id", "price", "quantity"),
-    **{t: ("promotion_id",) for t in PROMO_EVENTS},
-    "promo_impression": ("promotion_id", "position", "propensity", "policy"),
+    **{t: ("promotion_id",) for t in PROMO_EVENT_TYPES},
+    PROMO_IMPRESSION: ("promotion_id", "position", "propensity", "policy"),
 }
 
 

@@ -27,8 +27,9 @@ from recsys_spark.clean.rules import REASON_CODES, with_bot_reason, with_rule_re
 from recsys_spark.errors import DataQualityError
 from recsys_spark.paths import join_uri
 from recsys_spark.runs import RunContext, StageReport, make_run_id
-from recsys_spark.schemas.events import EVENTS, EVENTS_QUARANTINE
+from recsys_spark.schemas.events import EVENTS
 from recsys_spark.settings.clean import CleanConfig
+from recsys_spark.stage_io import DateWindow, Inputs
 from recsys_spark.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def make_clean_stage(source: str | None = None, input_path: str | None = None
 
 
 def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
-                source: str | None = None, input_path: str | None = None) -> StageReport:
+              source: str | None = None, input_path: str | None = None) -> StageReport:
     """Clean one run date. Returns the StageReport recorded in `pipeline_runs`.
 
     Raises:
@@ -79,8 +80,8 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
     path = input_path or default_input(ctx.config.landing.root, source, ctx.run_date)
     files = list_input_files(path, adapter.SUFFIXES, getattr(adapter, "EXCLUDED_FILES", ()))
     raw = read_lines(spark, files)
-    notes = {"source": source, "input": path,
-             "commit_order": "events, events_quarantine, items/users/promotions, pipeline_runs"}
+    report = StageReport(notes={"source": source, "input": path, "commit_order":
+                                "events, events_quarantine, items/users/promotions, pipeline_runs"})
 
     # On disk, not in memory: both caches hold every input record (raw text included), and an
     # in-memory cache of that size left a 2 GB driver out of heap at 10M events, while local
@@ -93,10 +94,13 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
                         "blank_lines": raw.blank_lines, "records_in": records_in}
         if records_in == 0:
             log.info("clean %s: no input records under %s; nothing to do", ctx.run_date, path)
-            return StageReport(metrics={k: float(v) for k, v in base_metrics.items()},
-                               notes={**notes, "empty_input": "true"})
+            report.metrics.update({k: float(v) for k, v in base_metrics.items()})
+            report.notes["empty_input"] = "true"
+            return report
 
-        existing_df, version_read = _existing_events(store, ctx)
+        inputs = Inputs(store, ctx, report)
+        existing_df = _existing_events(inputs)
+        version_read = inputs.version(EVENTS_TABLE)
         own = F.col("ingested_run_id").startswith(run_date_prefix(ctx))
         other_runs_df = existing_df.where(~own) if existing_df is not None else None
         classified_df = classify(typed_df, ctx.run_date, config, other_runs_df).persist(
@@ -105,8 +109,7 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
         # Audit: everything below is computed and checked before the first commit.
         figures = {"records_in": records_in, **summarize(classified_df, ctx.run_date, config)}
         _check_conservation(records_in, figures)
-        history = quality.previous_volumes(store, ctx.run_date, ctx.stage,
-                                           config.quality.volume_history_runs)
+        history = quality.previous_volumes(inputs, config.quality.volume_history_runs)
         checks = quality.evaluate(figures, history, config.quality,
                                   f"({config.price_min:g}, {config.price_max:g}]")
         quality.enforce(checks, config.quality.enabled)
@@ -119,22 +122,18 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
         if existing_df is not None:
             touched |= {r["event_date"] for r in
                         existing_df.where(own).select("event_date").distinct().collect()}
-        outputs: dict[str, int] = {}
-        events_version = write_events(store, ctx, _events_rows(classified_df, ctx, hmac_key),
-                                      other_runs_df, sorted(touched), version_read)
-        if events_version is not None:
-            outputs[EVENTS_TABLE] = events_version
-        outputs["events_quarantine"] = write_quarantine(store, ctx, _quarantine_rows(classified_df, ctx))
-        outputs.update(write_dims(store, ctx, snapshots))
+        write_events(store, ctx, report, _events_rows(classified_df, ctx, hmac_key), other_runs_df,
+                     sorted(touched), version_read)
+        write_quarantine(store, ctx, report, _quarantine_rows(classified_df))
+        write_dims(store, ctx, report, snapshots)
 
         metrics = {**base_metrics, **{k: v for k, v in figures.items() if k != "clean_dates"},
                    **{f"dim_rows_without_key_{s.table}": s.rows_without_key for s in snapshots}}
-        return StageReport(
-            inputs={} if version_read is None else {EVENTS_TABLE: version_read},
-            outputs=outputs, rows_in=records_in, rows_out=int(figures["clean"]),
-            metrics={k: float(v) for k, v in metrics.items()},
-            quality={c.check: c.as_text() for c in checks},
-            notes={**notes, "touched_event_dates": ",".join(d.isoformat() for d in sorted(touched))})
+        report.rows_in, report.rows_out = records_in, int(figures["clean"])
+        report.metrics.update({k: float(v) for k, v in metrics.items()})
+        report.quality.update({c.check: c.as_text() for c in checks})
+        report.notes["touched_event_dates"] = ",".join(d.isoformat() for d in sorted(touched))
+        return report
     finally:
         typed_df.unpersist()
         if classified_df is not None:
@@ -156,18 +155,13 @@ def classify(typed_df: DataFrame, run_date: dt.date, config: CleanConfig,
             .withColumn("disposition", _disposition()))
 
 
-def _existing_events(store: TableStore, ctx: RunContext) -> tuple[DataFrame | None, int | None]:
-    """`events` rows within the lookback window (and the version read), or (None, None)."""
-    if not store.exists(EVENTS_TABLE):
-        return None, None
-    version = store.version(EVENTS_TABLE)
-    config: CleanConfig = ctx.config.clean
-    first = ctx.run_date - dt.timedelta(days=config.lookback_days)
-    last = ctx.run_date + dt.timedelta(days=1)   # future_tolerance can reach the next day
+def _existing_events(inputs: Inputs) -> DataFrame | None:
+    """`events` rows within the lookback window, or None when there is no table yet."""
+    run_date = inputs.ctx.run_date
+    first = run_date - dt.timedelta(days=inputs.ctx.config.clean.lookback_days)
+    last = run_date + dt.timedelta(days=1)   # future_tolerance can reach the next day
     # Pruned from the log: only the lookback's partitions are read, however long the history.
-    events_df = store.read(EVENTS_TABLE, version=version,
-                           partition_filters=[("event_date", ">=", first), ("event_date", "<=", last)])
-    return events_df, version
+    return inputs.optional(EVENTS_TABLE, DateWindow(first, last))
 
 
 def _disposition() -> Column:
@@ -182,24 +176,21 @@ def summarize(classified_df: DataFrame, run_date: dt.date, config: CleanConfig) 
     is_clean = F.col("disposition") == CLEAN
     is_quarantined = F.col("disposition") == QUARANTINED
 
-    def count_if(condition: Column) -> Column:
-        return F.sum(F.when(condition, 1).otherwise(0))
-
     completeness = sorted(config.quality.min_completeness)
     row = classified_df.agg(
         F.count(F.lit(1)).alias("classified"),
-        count_if(is_clean).alias("clean"),
-        count_if(is_quarantined).alias("quarantined"),
-        count_if(F.col("duplicate_of") == IN_RUN).alias("duplicates_in_run"),
-        count_if(F.col("duplicate_of") == EXISTING).alias("duplicates_existing"),
-        count_if(is_clean & (F.col("event_date") < F.lit(run_date))).alias("late_accepted"),
-        count_if(F.array_contains("reasons", "too_old")).alias("late_rejected"),
+        F.count_if(is_clean).alias("clean"),
+        F.count_if(is_quarantined).alias("quarantined"),
+        F.count_if(F.col("duplicate_of") == IN_RUN).alias("duplicates_in_run"),
+        F.count_if(F.col("duplicate_of") == EXISTING).alias("duplicates_existing"),
+        F.count_if(is_clean & (F.col("event_date") < F.lit(run_date))).alias("late_accepted"),
+        F.count_if(F.array_contains("reasons", "too_old")).alias("late_rejected"),
         F.count_distinct(F.when(F.array_contains("reasons", "bot_traffic"), F.col("bot_key")))
         .alias("bot_users"),
-        *[count_if(is_clean & F.col(c).isNotNull()).alias(f"nonnull_{c}") for c in completeness],
+        *[F.count_if(is_clean & F.col(c).isNotNull()).alias(f"nonnull_{c}") for c in completeness],
         F.count_distinct(F.when(is_clean, F.col("event_id"))).alias("distinct_event_id"),
-        count_if(is_clean & F.col("price").isNotNull()).alias("priced"),
-        count_if(is_clean & (F.col("price") > config.price_min)
+        F.count_if(is_clean & F.col("price").isNotNull()).alias("priced"),
+        F.count_if(is_clean & (F.col("price") > config.price_min)
                  & (F.col("price") <= config.price_max)).alias("price_in_bounds"),
         F.collect_set(F.when(is_clean, F.col("event_date"))).alias("clean_dates"),
     ).collect()[0].asDict()
@@ -230,9 +221,7 @@ def _events_rows(classified_df: DataFrame, ctx: RunContext, hmac_key: bytes | No
                              for f in EVENTS.fields])
 
 
-def _quarantine_rows(classified_df: DataFrame, ctx: RunContext) -> DataFrame:
-    rejected_df = classified_df.where(F.col("disposition") == QUARANTINED)
-    columns = {"run_id": F.lit(ctx.run_id), "run_date": F.lit(ctx.run_date),
-               "event_id": F.make_valid_utf8("event_id")}
-    return rejected_df.select(*[columns.get(f.name, F.col(f.name)).cast(f.dataType).alias(f.name)
-                                for f in EVENTS_QUARANTINE.fields])
+def _quarantine_rows(classified_df: DataFrame) -> DataFrame:
+    """Rejected records (run columns are stamped by the write)."""
+    return (classified_df.where(F.col("disposition") == QUARANTINED)
+            .withColumn("event_id", F.make_valid_utf8("event_id")))

@@ -72,6 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"running {', '.join(stages)} for {dates[0]}..{dates[-1]}", file=sys.stderr)
         result = run_pipeline(session.spark, session.store, config, dates, stages,
                               on_stage_done=_progress)
+        if result.succeeded and "response" in stages:
+            _evaluate_against_truth(session, config, dates[-1])
         report_path, report_error = None, None
         if result.succeeded and not args.no_report:
             report_path, report_error = _write_report(session.store, dates[-1])
@@ -117,6 +119,14 @@ def _simulate(session, config: AppConfig, preset: str | None, dates: list[dt.dat
     summary = generate(session.spark, sim_config, config.landing.root, dates[0], len(dates),
                        config.run.seed)
     print(f"simulated {summary.events:,} events in {time.time() - began:.1f} s", file=sys.stderr)
+
+
+def _evaluate_against_truth(session, config: AppConfig, run_date: dt.date) -> None:
+    """On simulated data: the response scores against the simulator's true probabilities
+    (model_metrics, stage simulator_truth). Real data has no ground truth: nothing happens."""
+    from recsys_spark.simulate.evaluation import write_response_truth
+
+    write_response_truth(session.spark, session.store, config, run_date)
 
 
 def _progress(outcome: StageOutcome) -> None:

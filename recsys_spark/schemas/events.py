@@ -79,9 +79,10 @@ PROMOTIONS = StructType([
     col("discount_value", DoubleType(), "fraction (percent_off, coupon) or EUR amount"),
     col("min_spend", DoubleType(), "minimum basket in EUR (0 = none)"),
     col("eligible_categories", ArrayType(StringType()), "top-level categories; empty = all"),
-    col("start_date", DateType(), "first day (inclusive)"),
-    col("end_date", DateType(), "last day (inclusive)"),
-    col("budget", LongType(), "maximum redemptions"),
+    col("start_date", DateType(), "first day (inclusive); null = no start limit"),
+    col("end_date", DateType(), "last day (inclusive); null = no end"),
+    col("budget", LongType(), "maximum redemptions; null = unlimited. Served while active and "
+        "redemptions so far < budget (recsys_spark/domain/promotions.py)"),
     col("run_id", StringType(), "clean run that loaded the snapshot", nullable=False),
 ])
 
@@ -104,9 +105,9 @@ TABLES = {
             "SELECT run_date, reason, count(*) FROM events_quarantine\n"
             "LATERAL VIEW explode(reasons) r AS reason GROUP BY run_date, reason")}),
     "items": TableSpec("items", ITEMS, "Item catalog, latest snapshot.", keys=("item_id",),
-                       written_by="clean"),
+                       written_by="clean", write_mode="snapshot"),
     "users": TableSpec("users", USERS, "Users, latest snapshot.", keys=("user_id",),
-                       written_by="clean"),
+                       written_by="clean", write_mode="snapshot"),
     "promotions": TableSpec("promotions", PROMOTIONS, "Promotions, latest snapshot.",
-                            keys=("promotion_id",), written_by="clean"),
+                            keys=("promotion_id",), written_by="clean", write_mode="snapshot"),
 }

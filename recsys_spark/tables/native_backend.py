@@ -15,13 +15,16 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType, DateType, StructType
 
 from recsys_spark.errors import ConcurrentWriteError, SchemaMismatchError, TableError
 from recsys_spark.tables import delta_log
-from recsys_spark.tables.model import PartitionFilter, WriteRequest, WriteResult
+from recsys_spark.tables.deltars_backend import CHANGE_COLUMNS
+from recsys_spark.tables.model import CommitInfo, PartitionFilter, WriteRequest, WriteResult
 from recsys_spark.tables.schema_check import check_partition_columns, reconcile_schema
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,35 @@ class NativeDeltaBackend:
                 raise TableError(f"table {table}: unknown partition filter operator {op!r}")
         return df
 
+    def read_changes(self, uri: str, table: str, starting_version: int,
+                     ending_version: int | None = None) -> DataFrame:
+        """delta-spark's Change Data Feed of versions ``starting_version``..``ending_version``."""
+        delta = delta_log.open_table(uri, table)
+        delta_log.require_change_data_feed(delta, table)
+        last = delta.version() if ending_version is None else min(ending_version, delta.version())
+        if starting_version > last:  # nothing committed since: an empty feed, not an error
+            schema = StructType(list(delta_log.spark_schema(delta).fields) + CHANGE_COLUMNS)
+            return self.spark.createDataFrame([], schema)
+        return (self.spark.read.format("delta").option("readChangeFeed", "true")
+                .option("startingVersion", starting_version).option("endingVersion", last)
+                .load(uri))
+
+    def optimize(self, uri: str, table: str, commit: CommitInfo,
+                 partition_filters: Sequence[PartitionFilter] = ()) -> None:
+        """delta-spark's OPTIMIZE (bin-packing), the run id in the commit's userMetadata."""
+        delta_log.open_table(uri, table)
+        where = " AND ".join(_sql_predicate(c, op, v) for c, op, v in partition_filters)
+        key = "spark.databricks.delta.commitInfo.userMetadata"
+        previous = self.spark.conf.get(key, None)
+        self.spark.conf.set(key, json.dumps(commit.as_metadata(), sort_keys=True))
+        try:
+            self.spark.sql(f"OPTIMIZE delta.`{uri}`" + (f" WHERE {where}" if where else ""))
+        finally:
+            if previous is None:
+                self.spark.conf.unset(key)
+            else:
+                self.spark.conf.set(key, previous)
+
     def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult:
         """Write ``df`` per ``request`` in one delta-spark commit.
 
@@ -104,13 +136,26 @@ class NativeDeltaBackend:
             writer = writer.option("mergeSchema", "true")
         try:
             writer.save(uri)
-        except PySparkException as exc:
-            raise _translate(exc, request) from None
+        except (PySparkException, Py4JJavaError) as exc:
+            raise _translate(exc, request, df.schema) from None
         return _written(uri, request, user_metadata)
 
 
 _SPARK_OPS = {"=": lambda c, v: c == v, "!=": lambda c, v: c != v, "<": lambda c, v: c < v,
               "<=": lambda c, v: c <= v, ">": lambda c, v: c > v, ">=": lambda c, v: c >= v}
+
+
+def _sql_literal(value: object) -> str:
+    text = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_predicate(column: str, op: str, value: object) -> str:
+    if op == "in":
+        return f"`{column}` IN ({', '.join(_sql_literal(v) for v in value)})"  # type: ignore[attr-defined]
+    if op not in _SPARK_OPS:
+        raise TableError(f"unknown partition filter operator {op!r}")
+    return f"`{column}` {op} {_sql_literal(value)}"
 
 
 def _partition_spec(delta, request: WriteRequest) -> list[str]:
@@ -131,26 +176,45 @@ def _replace_where(partitions: Mapping[str, Sequence[object]]) -> str:
     return " AND ".join(clauses)
 
 
-def _condition(exc: PySparkException) -> str:
-    condition = exc.getCondition() or ""
-    return condition if condition else str(exc).split("]", 1)[0].lstrip("[")
+def _condition(exc: Exception) -> tuple[str, str]:
+    """(error class or Java class name, message) of a failed delta-spark call. PySpark turns
+    Spark's errors into PySparkExceptions but leaves Delta's own (io.delta.exceptions.*, e.g.
+    ConcurrentAppendException) as the raw Py4JJavaError."""
+    if isinstance(exc, PySparkException):
+        message = str(exc)
+        return (exc.getCondition() or message.split("]", 1)[0].lstrip("[")), message
+    java = exc.java_exception  # type: ignore[attr-defined]
+    message = str(java.getMessage() or "")
+    try:
+        condition = str(java.getErrorClass() or "")  # Delta's errors are SparkThrowables
+    except Exception:  # py4j: not a SparkThrowable, no such method
+        condition = ""
+    return condition or str(java.getClass().getName()), message
 
 
-def _translate(exc: PySparkException, request: WriteRequest) -> Exception:
+def _translate(exc: Exception, request: WriteRequest, schema: StructType) -> Exception:
     """delta-spark's errors in the project's terms (the same ones the delta-rs backend raises)."""
-    condition, message = _condition(exc), str(exc)
-    if condition.startswith(_CONCURRENT_CONDITIONS) or any(
-            f"[{c}" in message for c in _CONCURRENT_CONDITIONS):
+    condition, message = _condition(exc)
+    if (condition.startswith(_CONCURRENT_CONDITIONS) or "Concurrent" in condition
+            or any(f"[{c}" in message for c in _CONCURRENT_CONDITIONS)):
         return ConcurrentWriteError(
             f"table {request.table}: another writer committed a conflicting change while this "
             f"write was in flight ({condition}); nothing was committed")
     if _REPLACE_WHERE_MISMATCH in message and request.replace_partitions:
-        stray = ", ".join(f"{c}={v.strip()}" for c, v in _VIOLATING_VALUE.findall(message)
+        stray = ", ".join(f"{c}={_shown(v.strip(), schema[c].dataType)}"
+                          for c, v in _VIOLATING_VALUE.findall(message)
                           if c in request.replace_partitions)
         replaced = {c: sorted(map(str, v)) for c, v in request.replace_partitions.items()}
         return SchemaMismatchError(f"table {request.table}: overwrite of {replaced} got rows with "
                                    f"{stray or 'other partition values'}; nothing was committed")
     return exc
+
+
+def _shown(value: str, data_type: DataType) -> str:
+    """A violating value as the delta-rs backend names it (delta-spark shows dates as days)."""
+    if isinstance(data_type, DateType) and value.lstrip("-").isdigit():
+        return (dt.date(1970, 1, 1) + dt.timedelta(days=int(value))).isoformat()
+    return value
 
 
 def _written(uri: str, request: WriteRequest, user_metadata: str) -> WriteResult:

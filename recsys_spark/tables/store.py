@@ -14,7 +14,7 @@ from recsys_spark.filesystems import arrow_filesystem
 from recsys_spark.paths import TABLE_NAME, is_local, normalize_root, table_uri
 from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import delta_log
-from recsys_spark.tables.deltars_backend import DeltaRsBackend
+from recsys_spark.tables.deltars_backend import DeltaRsBackend, compact
 from recsys_spark.tables.model import (
     CommitInfo,
     HistoryEntry,
@@ -40,6 +40,22 @@ class Backend(Protocol):
              partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame: ...
 
     def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult: ...
+
+    def read_changes(self, uri: str, table: str, starting_version: int,
+                     ending_version: int | None = None) -> DataFrame: ...
+
+    def optimize(self, uri: str, table: str, commit: CommitInfo,
+                 partition_filters: Sequence[PartitionFilter] = ()) -> None: ...
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """What compaction did to one table."""
+
+    table: str
+    files_before: int
+    files_after: int
+    version: int  # the table's version afterwards (unchanged when nothing was compacted)
 
 
 @dataclass(frozen=True)
@@ -203,6 +219,36 @@ class TableStore:
                                table_properties=(declared_properties(table) if table_properties is None
                                                  else table_properties))
         return self.backend.write(df, self.uri(table), request)
+
+    def read_changes(self, table: str, starting_version: int,
+                     ending_version: int | None = None) -> DataFrame:
+        """Rows that changed in versions ``starting_version``..``ending_version`` (inclusive;
+        default: latest) from the table's Change Data Feed: the table's columns plus
+        ``_change_type`` (insert / delete / update_preimage / update_postimage),
+        ``_commit_version`` and ``_commit_timestamp``. Empty when nothing was committed since.
+
+        Raises:
+            UnknownTableError: the table does not exist.
+            TableError: the table does not record changes (no ``delta.enableChangeDataFeed``).
+        """
+        return self.backend.read_changes(self.uri(table), table, starting_version, ending_version)
+
+    def optimize(self, table: str, commit: CommitInfo,
+                 partition_filters: Sequence[PartitionFilter] = ()) -> OptimizeResult:
+        """Compact small files into fewer large ones (one commit that changes no rows), on the
+        chosen backend; without a Spark session, with delta-rs. Old files stay until vacuum.
+
+        Raises:
+            UnknownTableError: the table does not exist.
+        """
+        uri = self.uri(table)
+        before = delta_log.add_actions(delta_log.open_table(uri, table)).num_rows
+        if self.spark is None and self._backend is None:
+            compact(uri, table, commit, partition_filters)
+        else:
+            self.backend.optimize(uri, table, commit, partition_filters)
+        after = delta_log.open_table(uri, table)
+        return OptimizeResult(table, before, delta_log.add_actions(after).num_rows, after.version())
 
     def version(self, table: str) -> int:
         return delta_log.open_table(self.uri(table), table).version()

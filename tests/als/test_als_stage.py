@@ -17,7 +17,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from recsys_spark.als import recommend as rc
-from recsys_spark.als.confidence import build_ratings, end_of_day, filter_window
+from recsys_spark.als.confidence import build_ratings, end_of_day
 from recsys_spark.als.stage import run_als
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.als import AlsConfig
@@ -122,7 +122,9 @@ def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(world, spark
             .select("uidx", F.col("r.item_idx").alias("iidx"), F.col("r.rating").alias("score"))
             .join(users, "uidx", "inner").join(items, "iidx", "inner"))
     # The candidate set the stage is meant to use, from its inputs.
-    events = filter_window(store.read("events"), RUN_DATE, config.window_days)
+    first_day = RUN_DATE - dt.timedelta(days=config.window_days - 1)
+    events = store.read("events", partition_filters=[("event_date", ">=", first_day),
+                                                     ("event_date", "<=", RUN_DATE)])
     ratings = build_ratings(events, config, end_of_day(RUN_DATE))
     candidates = rc.build_candidates(ratings.select("user_id").distinct(), ratings,
                                      store.read("items").select("item_id", "category"),

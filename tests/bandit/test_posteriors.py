@@ -7,8 +7,8 @@ import pytest
 from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
+from recsys_spark.bandit.arms import arm_statistics
 from recsys_spark.bandit.priors import posteriors, prior_calibration, prior_strengths
-from recsys_spark.bandit.stage import arm_statistics
 from recsys_spark.settings.bandit import BanditConfig
 from tests.bandit.data import EVENTS, RUN_DATE, SCORES, SEGMENTS, UTC, event, scores_rows, segments_rows
 

@@ -8,17 +8,14 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from recsys_spark.bandit.arms import arm_statistics
+from recsys_spark.bandit.candidates import build_candidates
+from recsys_spark.bandit.choose import choose_promotions
 from recsys_spark.bandit.constraints import allocate_budget, visit_probabilities
 from recsys_spark.bandit.policies import select_slots, thompson_draw
 from recsys_spark.bandit.propensity import thompson_propensity
-from recsys_spark.bandit.stage import (
-    arm_statistics,
-    build_candidates,
-    choose_promotions,
-    eligible_promotions,
-    register_current_view,
-    run_bandit,
-)
+from recsys_spark.bandit.stage import run_bandit
+from recsys_spark.domain.promotions import servable_promotions
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.stage_runner import run_stage
@@ -115,7 +112,8 @@ def test_stage_output_holds_every_constraint_and_is_partition_independent(spark,
     segments_df = store.read("user_segments").select("user_id", "segment_id").repartition(3)
     bcfg = config.bandit
     arms_df, _ = arm_statistics(events_df, scores_df, segments_df, RUN_DATE, bcfg)
-    eligible_df = eligible_promotions(store.read("promotions").repartition(3), events_df, RUN_DATE)
+    eligible_df = servable_promotions(store.read("promotions").repartition(3), events_df, RUN_DATE
+                                      ).select("promotion_id", "promo_type", "remaining_budget")
     visits_df = visit_probabilities(scores_df, events_df, 4, bcfg)
     cands_df = build_candidates(scores_df, segments_df, arms_df, eligible_df, events_df, visits_df,
                                 RUN_DATE, bcfg)
@@ -125,9 +123,6 @@ def test_stage_output_holds_every_constraint_and_is_partition_independent(spark,
             "is_exploration", "is_holdout"]
     assert_df_equality(again_df.select(*cols), out_df.select(*cols), ignore_row_order=True,
                        ignore_nullable=True)
-    current_df = register_current_view(spark, store)
-    assert spark.sql("SELECT count(*) FROM user_promotions_current").first()[0] == len(rows)
-    assert current_df.count() == len(rows)
 
 
 @pytest.mark.unit
@@ -187,3 +182,28 @@ def test_thompson_propensities_match_empirical_frequencies(spark):
         assert abs(mc.get(key, 0.0) - emp.get(key, 0.0)) < 0.05, key
     for slot in (1, 2):
         assert sum(v for (_, s), v in mc.items() if s == slot) == pytest.approx(1.0)
+
+
+@pytest.mark.stage
+def test_an_unlimited_promotion_is_served_and_only_the_windows_of_events_are_read(spark, tmp_path):
+    # pn has no budget (null = unlimited): it must be scored AND served. Events span 40 days;
+    # the stage needs promo events since the earliest active start (Nov 11) and the 7-day visit
+    # window, nothing older.
+    config = make_config(tmp_path, bandit=BanditConfig(
+        policy="greedy", slots_per_user=1, one_per_promo_type=False, holdout_share=0.0, window_days=7,
+        frequency_cap_days=7, visit_window_days=7, propensity_draws=20))
+    store = TableStore(spark, config.warehouse)
+    events = [event(f"v{i}", _t(20, 8) - dt.timedelta(days=i), "promo_impression", "u1", "pl", 1)
+              for i in range(40)]
+    write(spark, store, "events", events, EVENTS, ("event_date",))
+    write(spark, store, "promotions", [
+        promotion("pn", "gift", None, start=dt.date(2026, 11, 11)),
+        promotion("pl", "coupon", 1000, start=dt.date(2026, 11, 12))], PROMOTIONS)
+    scores = {(u, p): 0.3 if p == "pn" else 0.1 for u in ("u1", "u2") for p in ("pn", "pl")}
+    write(spark, store, "promotion_scores", scores_rows(scores), SCORES, ("run_date",))
+    report = run_stage(spark, store, RunContext(config, RUN_DATE, "bandit"), run_bandit)
+    served = {(r["user_id"], r["promotion_id"]) for r in store.read("user_promotions").collect()}
+    assert served == {("u1", "pn"), ("u2", "pn")}
+    assert report.quality["budget"] == "pass"
+    # one file per day: Nov 11..20 for the promo events, Nov 14..20 for the visit window
+    assert report.files_read["events"] == 10 + 7

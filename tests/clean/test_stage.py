@@ -13,7 +13,7 @@ from pyspark.testing import assertDataFrameEqual
 from recsys_spark.clean.publish import write_events
 from recsys_spark.clean.reader import CleanInputError
 from recsys_spark.errors import ConcurrentWriteError, DataQualityError
-from recsys_spark.runs import RunContext
+from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.settings.clean import QualityConfig
 from recsys_spark.tables import TableStore
 from tests.clean.helpers import (
@@ -166,9 +166,9 @@ def test_concurrent_writers_of_events_cannot_both_commit(spark, tmp_path):
     # A writer that read `events` before the last commit is refused.
     late_ctx = RunContext(config=config, run_date=RUN_DATE, stage="clean")
     with pytest.raises(ConcurrentWriteError, match="changed from version"):
-        write_events(store, late_ctx, rows_df, None, [RUN_DATE], version - 1)
+        write_events(store, late_ctx, StageReport(), rows_df, None, [RUN_DATE], version - 1)
     # An older attempt of the same run date finishing after a newer one commits nothing.
     old_ctx = replace(late_ctx, attempt=1)
-    write_events(store, old_ctx, rows_df.limit(0), None, [RUN_DATE], version)
+    write_events(store, old_ctx, StageReport(), rows_df.limit(0), None, [RUN_DATE], version)
     assert store.version("events") == version
     assert read_table(spark, config, "events").count() == 1

@@ -229,5 +229,5 @@ def test_match_centroids_undoes_a_permutation_and_names_new_clusters():
 def test_missing_events_names_the_stage_to_run(spark, tmp_path):
     config = app_config(tmp_path, features=CFG)
     store = TableStore(spark, config.warehouse)
-    with pytest.raises(UnknownTableError, match="run `recsys clean`"):
+    with pytest.raises(UnknownTableError, match="run `recsys clean --run-date 2026-11-30` first"):
         run_features(spark, store, RunContext(config, RUN_DATE, "features"))

@@ -5,13 +5,10 @@ import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
-from recsys_spark.response.scoring import (
-    candidate_users,
-    eligible_pairs,
-    filter_active_promotions,
-    user_categories,
-)
+from recsys_spark.domain.promotions import servable_promotions
+from recsys_spark.response.scoring import candidate_users, eligible_pairs, user_categories
 from recsys_spark.settings.response import ResponseConfig
 from tests.response.response_data import USER_SEGMENTS, USERS, event, events_df, promotion, promotions_df
 
@@ -69,9 +66,12 @@ def _pairs(spark, targeting: str):
     promos_df, events, users_df, segments_df, uf_df = _inputs(spark)
     cfg = ResponseConfig(targeting=targeting, excluded_user_ids=("u4",),
                          excluded_segments=("s_bad",))
-    users = candidate_users(users_df, events, segments_df, cfg, RUN_DATE)
-    return eligible_pairs(users, filter_active_promotions(promos_df, events, RUN_DATE),
-                          user_categories(events, uf_df, RUN_DATE), cfg.targeting)
+    # The stage reads the newest snapshot on or before the run date (stage_io.Inputs.latest_run).
+    latest_segments_df = segments_df.filter(F.col("run_date") == RUN_DATE)
+    latest_features_df = uf_df.filter(F.col("run_date") == RUN_DATE)
+    users = candidate_users(users_df, events, latest_segments_df, cfg, RUN_DATE)
+    return eligible_pairs(users, servable_promotions(promos_df, events, RUN_DATE),
+                          user_categories(events, latest_features_df, RUN_DATE), cfg.targeting)
 
 
 def test_scoring_pairs_with_targeting(spark):

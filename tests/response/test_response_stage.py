@@ -22,7 +22,7 @@ from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
 from tests.conftest import make_config
-from tests.response.response_data import USERS, events_df, promotions_df
+from tests.response.response_data import USERS, event, events_df, promotions_df
 from tests.response.response_synth import RUN_DATE, expected_pairs, generate
 
 pytestmark = pytest.mark.stage
@@ -44,7 +44,11 @@ def trained(spark, tmp_path_factory):
         write_training_set=True))
     store = TableStore(spark, config.warehouse)
     commit = CommitInfo(run_id="clean-run", stage="clean")
-    store.write(events_df(spark, log.events), "events", "overwrite", commit)
+    # Old history outside every window the stage reads: its files must not be read.
+    ancient = [event(f"old{i}", dt.datetime(2026, 1, 1 + i, 9, tzinfo=dt.timezone.utc), "view",
+                     "u001", item_id="i1", category="fashion.sub") for i in range(5)]
+    store.write(events_df(spark, [*log.events, *ancient]).coalesce(1), "events", "overwrite",
+                commit, partition_by=["event_date"])
     store.write(promotions_df(spark, log.promotions), "promotions", "overwrite", commit)
     store.write(spark.createDataFrame([(u, None, None, None, "clean-run") for u in log.user_ids],
                                       USERS), "users", "overwrite", commit)
@@ -84,6 +88,18 @@ def test_response_stage_on_synthetic_log(trained):
     assert len(PipelineModel.load(f"{model_path(store.root, ctx.run_id)}/pipeline").stages) >= 4
     assert report.notes["features_from"] == "events,promotions"
     assert store.read("response_training_set").count() == int(report.rows_in)
+
+
+def test_response_reads_only_its_windows_of_events(trained):
+    log, store, ctx, report = trained
+    cfg = ctx.config.response
+    # One file per event_date partition (written coalesced): the feature lookback window, and the
+    # promo redeems since the earliest active promotion started (Oct 1) for the budgets.
+    days = store.partition_dates("events", "event_date")
+    lookback = [d for d in days if RUN_DATE - dt.timedelta(days=cfg.feature_lookback_days) <= d <= RUN_DATE]
+    spend = [d for d in days if dt.date(2026, 10, 1) <= d <= RUN_DATE]
+    assert len(days) == len(lookback) + 5   # the five January days are never read
+    assert report.files_read["events"] == len(lookback) + len(spend)
 
 
 def _scores(store: TableStore, run_date: dt.date) -> list[tuple]:
