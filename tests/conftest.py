@@ -88,7 +88,10 @@ def pytest_configure(config) -> None:
 
 def _start_local_run(root: Path) -> BackgroundRun:
     command = [sys.executable, "-m", "recsys_spark.cli", "run",
-               *pipeline_args(root / "warehouse", root / "landing"), "--set", "spark.master=local[2]"]
+               *pipeline_args(root / "warehouse", root / "landing"), "--set", "spark.master=local[2]",
+               # the cluster run commits with delta-spark: this one with delta-rs, so the cluster
+               # test compares the two backends on the whole pipeline
+               "--set", "warehouse.backend=delta_rs"]
     return BackgroundRun(root, command)
 
 
