@@ -149,10 +149,15 @@ def write_empty_files(landing: Landing, gen_dates: Sequence[dt.date], per_day: i
     return out
 
 
+def json_lines_gz(records: Iterable[dict]) -> bytes:
+    """gzip JSON Lines bytes of ``records`` (compact separators, UTF-8)."""
+    text = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records)
+    return gzip_bytes(text.encode("utf-8"))
+
+
 def write_json_lines(landing: Landing, relative: str, records: Iterable[dict]) -> None:
     """A small gzip JSON Lines file written from the driver (catalog items, promotions)."""
-    text = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records)
-    landing.write_bytes(relative, gzip_bytes(text.encode("utf-8")))
+    landing.write_bytes(relative, json_lines_gz(records))
 
 
 def write_dated_lines(landing: Landing, lines_df: DataFrame, file_name: str, subdir: str) -> None:
