@@ -21,8 +21,7 @@ from recsys_spark.runs import RunContext
 from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
-from tests.conftest import make_config
-from tests.response.response_data import USERS, event, events_df, promotions_df
+from tests.factories import event, frame, make_config, nullable_schema
 from tests.response.response_synth import RUN_DATE, expected_pairs, generate
 
 pytestmark = pytest.mark.stage
@@ -47,11 +46,11 @@ def trained(spark, tmp_path_factory):
     # Old history outside every window the stage reads: its files must not be read.
     ancient = [event(f"old{i}", dt.datetime(2026, 1, 1 + i, 9, tzinfo=dt.timezone.utc), "view",
                      "u001", item_id="i1", category="fashion.sub") for i in range(5)]
-    store.write(events_df(spark, [*log.events, *ancient]).coalesce(1), "events", "overwrite",
+    store.write(frame(spark, "events", [*log.events, *ancient]).coalesce(1), "events", "overwrite",
                 commit, partition_by=["event_date"])
-    store.write(promotions_df(spark, log.promotions), "promotions", "overwrite", commit)
+    store.write(frame(spark, "promotions", log.promotions), "promotions", "overwrite", commit)
     store.write(spark.createDataFrame([(u, None, None, None, "clean-run") for u in log.user_ids],
-                                      USERS), "users", "overwrite", commit)
+                                      nullable_schema("users")), "users", "overwrite", commit)
     ctx = RunContext(config, RUN_DATE, "response")
     return log, store, ctx, run_stage(spark, store, ctx, run_response)
 
@@ -122,7 +121,7 @@ def test_score_only_reuses_the_latest_model_and_scores_new_promotions(spark, tra
     # by the model of RUN_DATE; the trained date's partition is left alone.
     launched = {**next(p for p in log.promotions if p["promotion_id"] == "p1"),
                 "promotion_id": "p7", "start_date": RUN_DATE + dt.timedelta(days=1)}
-    store.write(promotions_df(spark, [*log.promotions, launched]), "promotions", "overwrite",
+    store.write(frame(spark, "promotions", [*log.promotions, launched]), "promotions", "overwrite",
                 CommitInfo(run_id="clean-run", stage="clean"))
     next_day = RUN_DATE + dt.timedelta(days=1)
     report = run_stage(spark, store, RunContext(ctx.config, next_day, SCORING_STAGE),

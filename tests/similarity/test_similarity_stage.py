@@ -7,13 +7,14 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
-from sim_rows import app_config, clustered_world, events_frame
 
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.stage import run_similarity
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
+from tests.factories import frame, make_config
+from tests.similarity.sim_rows import clustered_world
 
 RUN_DATE = dt.date(2026, 11, 5)  # the world's last day: held out by the evaluation
 # Hit-rate@10 of similarity must beat popularity by at least this much (absolute). With 85 % of
@@ -25,9 +26,9 @@ MARGIN = 0.25
 @pytest.mark.stage
 def test_similarity_stage_beats_popularity_and_reruns_identically(spark, tmp_path):
     cfg = SimilarityConfig(top_k=10, eval_k=10, min_support=2, half_life_days=7.0)
-    config = app_config(tmp_path, similarity=cfg)
+    config = make_config(tmp_path, similarity=cfg)
     store = TableStore(spark, config.warehouse)
-    store.write(events_frame(spark, clustered_world()), "events", "overwrite",
+    store.write(frame(spark, "events", clustered_world()), "events", "overwrite",
                 CommitInfo(run_id="setup", stage="clean"), partition_by=["event_date"])
 
     run_stage(spark, store, RunContext(config, RUN_DATE, "similarity"), run_similarity)
