@@ -1,7 +1,8 @@
 """The als stage end to end on a small seeded taste-group world (Delta in tmp_path).
 
 One stage run is shared by the tests of this module (an ALS fit is the slow part); the
-last test reruns the stage and must reproduce the factors exactly.
+last test reruns the stage, while another writer commits to `events`, and must reproduce the
+factors exactly.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from recsys_spark.runs import RunContext
 from recsys_spark.settings.als import AlsConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore
-from tests.als.als_world import synthetic_world, write_items
-from tests.factories import make_config, write_rows
+from tests.als.als_world import noon, synthetic_world, write_items
+from tests.factories import event, make_config, write_rows
+from tests.interference import CommitsBeforeTheFirstWrite
 
 pytestmark = pytest.mark.stage
 
@@ -139,7 +141,12 @@ def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(world, spark
 
 
 def test_rerun_with_same_seed_gives_same_factors(world, spark):
-    store = world["store"]
+    # Mid-run, another writer appends a new user's events: the rerun must compute from, and
+    # record, the version of `events` it read (else u_late would get factors and an index).
+    store = CommitsBeforeTheFirstWrite(spark, world["config"].warehouse)
+    events_version = store.version("events")
+    store.arm("events", [event(10_000 + n, noon(RUN_DATE - dt.timedelta(days=2)), "click", "u_late",
+                               item_id=f"i0{n:03d}") for n in range(5)])
     first_users = _read(world, "als_user_factors").drop("run_id").collect()
     first_items = _read(world, "als_item_factors").drop("run_id").collect()
     first_recs = _read(world, "als_recommendations").drop("run_id").collect()
@@ -160,3 +167,6 @@ def test_rerun_with_same_seed_gives_same_factors(world, spark):
     assert_df_equality(store.read("als_recommendations").drop("run_id"),
                        spark.createDataFrame(first_recs, schema_r), ignore_row_order=True)
     assert store.version("als_id_map") == map_version   # no id got a new index
+    rerun = store.read("pipeline_runs").orderBy("started_at").collect()[-1]
+    assert rerun["inputs"]["events"] == events_version
+    assert store.version("events") == store.late_version == events_version + 1

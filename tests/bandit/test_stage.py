@@ -22,6 +22,7 @@ from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore
 from tests.bandit.data import RUN_DATE, UTC, scores_rows, segments_rows
 from tests.factories import event, make_config, promotion, write_rows
+from tests.interference import CommitsBeforeTheFirstWrite
 
 USERS = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"]
 PROMOS = ["p1", "p2", "p3", "p4", "p5", "p6"]
@@ -178,11 +179,12 @@ def test_thompson_propensities_match_empirical_frequencies(spark):
 def test_an_unlimited_promotion_is_served_and_only_the_windows_of_events_are_read(spark, tmp_path):
     # pn has no budget (null = unlimited): it must be scored AND served. Events span 40 days;
     # the stage needs promo events since the earliest active start (Nov 11) and the 7-day visit
-    # window, nothing older.
+    # window, nothing older. Mid-run another writer adds scores of a new user: the stage serves,
+    # and records, the version of promotion_scores it read.
     config = make_config(tmp_path, bandit=BanditConfig(
         policy="greedy", slots_per_user=1, one_per_promo_type=False, holdout_share=0.0, window_days=7,
         frequency_cap_days=7, visit_window_days=7, propensity_draws=20))
-    store = TableStore(spark, config.warehouse)
+    store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
     events = [event(f"v{i}", _t(20, 8) - dt.timedelta(days=i), "promo_impression", "u1",
                     promotion_id="pl") for i in range(40)]
     write_rows(spark, store, "events", events)
@@ -191,9 +193,13 @@ def test_an_unlimited_promotion_is_served_and_only_the_windows_of_events_are_rea
         promotion("pl", promo_type="coupon", budget=1000, start=dt.date(2026, 11, 12))])
     scores = {(u, p): 0.3 if p == "pn" else 0.1 for u in ("u1", "u2") for p in ("pn", "pl")}
     write_rows(spark, store, "promotion_scores", scores_rows(scores))
+    store.arm("promotion_scores", scores_rows({("u_late", "pn"): 0.9}))
     report = run_stage(spark, store, RunContext(config, RUN_DATE, "bandit"), run_bandit)
     served = {(r["user_id"], r["promotion_id"]) for r in store.read("user_promotions").collect()}
     assert served == {("u1", "pn"), ("u2", "pn")}
+    run = store.read("pipeline_runs").first()
+    assert dict(run["inputs"]) == {"events": 0, "promotions": 0, "promotion_scores": 0}
+    assert store.late_version == 1
     assert report.quality["budget"] == "pass"
     # one file per day: Nov 11..20 for the promo events, Nov 14..20 for the visit window
     assert report.files_read["events"] == 10 + 7

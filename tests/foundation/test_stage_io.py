@@ -9,14 +9,19 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from recsys_spark.errors import SchemaMismatchError, TableError, UnknownTableError
+from recsys_spark.clean.stage import make_clean_stage
+from recsys_spark.errors import ConcurrentWriteError, SchemaMismatchError, TableError, UnknownTableError
 from recsys_spark.features.stage import run_features
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.settings.features import FeaturesConfig
 from recsys_spark.stage_io import DateWindow, Inputs, conform, spec_of, write_metrics, write_output
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
+from tests.clean.helpers import RUN_DATE as CLEAN_DAY
+from tests.clean.helpers import event as raw_event
+from tests.clean.helpers import landing_day, line, run_clean, write_lines
 from tests.factories import event, frame, make_config, nullable_schema, promotion
+from tests.interference import CommitsBeforeTheFirstWrite
 
 pytestmark = pytest.mark.unit
 
@@ -161,32 +166,16 @@ def test_a_missing_input_names_the_stage_that_writes_it(store, config):
     assert report.inputs == {}
 
 
-class CommitsBeforeTheFirstWrite(TableStore):
-    """A real second writer: just before the stage's first write, another commit lands on
-    `events` (after the stage has read it)."""
-
-    def __init__(self, spark, warehouse, late_rows) -> None:
-        super().__init__(spark, warehouse)
-        self.late_rows = late_rows
-
-    def write(self, df, table, *args, **kwargs):
-        if self.late_rows:
-            rows, self.late_rows = self.late_rows, None
-            super().write(frame(self.spark, "events", rows), "events", "append", OTHER,
-                          partition_by=["event_date"])
-        return super().write(df, table, *args, **kwargs)
-
-
 @pytest.mark.stage
 def test_a_stage_records_and_uses_the_version_it_read(spark, config):
-    store = CommitsBeforeTheFirstWrite(spark, config.warehouse, late_rows=None)
+    store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
     append_events(spark, store, [
         event(1, "2026-11-09", "view", "u1", item_id="i1", category="a.b"),
         event(2, "2026-11-09", "purchase", "u1", item_id="i1", category="a.b", price=20.0, quantity=1),
         event(3, "2026-11-10", "view", "u2", item_id="i2", category="a.c"),
         event(4, "2026-11-10", "view", "u3", item_id="i2", category="a.c"),
         event(5, "2026-11-10", "add_to_cart", "u3", item_id="i2", category="a.c", price=5.0)])
-    store.late_rows = [event(99, "2026-11-10", "view", "u_late", item_id="i1", category="a.b")]
+    store.arm("events", [event(99, "2026-11-10", "view", "u_late", item_id="i1", category="a.b")])
     run_stage(spark, store, ctx(replace(config, features=FeaturesConfig(k=2)), "features"),
               run_features)
     assert store.version("events") == 1
@@ -195,3 +184,28 @@ def test_a_stage_records_and_uses_the_version_it_read(spark, config):
     assert run["metrics"]["files_read.events"] == 2.0
     users = sorted(r["user_id"] for r in store.read("user_features").collect())
     assert users == ["u1", "u2", "u3"]
+
+
+@pytest.mark.stage
+def test_clean_refuses_to_publish_over_a_commit_made_after_its_read(spark, config):
+    # Day 1 is clean (events v0). Cleaning day 2 reads `events`, then another writer appends a
+    # row to the partition day 2 replaces: publishing would drop that row, so clean refuses.
+    day1 = CLEAN_DAY - dt.timedelta(days=1)
+    write_lines(landing_day(config, day1) / "p.jsonl.gz",
+                [line(raw_event(1, event_time="2026-11-01T08:00:00Z"))])
+    write_lines(landing_day(config) / "p.jsonl.gz", [line(raw_event(2))])
+    run_clean(spark, config, day1)
+    store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
+    store.arm("events", [event(99, CLEAN_DAY.isoformat(), "view", "u_late", ingested_run_id="other")])
+    with pytest.raises(ConcurrentWriteError, match="changed from version 0 to 1"):
+        run_stage(spark, store, RunContext(config, CLEAN_DAY, "clean"), make_clean_stage())
+    assert store.version("events") == store.late_version == 1
+    events = sorted((r["event_id"], r["user_id"]) for r in store.read("events").collect())
+    assert events == [(raw_event(1)["event_id"], "u1"), ("e000099", "u_late")]
+    # The rerun reads the other writer's version, records it, and keeps its row.
+    report = run_clean(spark, config)
+    assert report.inputs["events"] == 1
+    runs = store.read("pipeline_runs").where(F.col("run_date") == CLEAN_DAY).orderBy("started_at").collect()
+    assert [r["status"] for r in runs] == ["failed", "succeeded"] and runs[1]["inputs"]["events"] == 1
+    events = sorted(r["event_id"] for r in store.read("events").collect())
+    assert events == sorted([raw_event(1)["event_id"], raw_event(2)["event_id"], "e000099"])
