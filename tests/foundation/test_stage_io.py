@@ -214,9 +214,10 @@ def test_clean_records_and_uses_the_versions_it_read(spark, config):
 
 
 @pytest.mark.stage
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="a commit to `events` after clean checked the version is "
-                   "overwritten: clean rewrites other runs' rows of the partitions it replaces from "
-                   "the version it read, and the version check precedes the write")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "a commit to `events` after clean checked its version is overwritten: clean rewrites other "
+    "runs' rows of the partitions it replaces from the version it read, and checks the version "
+    "before the write, not at the commit"))
 def test_another_writers_commit_to_events_mid_clean_is_never_lost(spark, config):
     land_two_clean_days(spark, config)
     store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
