@@ -19,8 +19,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from recsys_spark.errors import RecsysError
+from recsys_spark.filesystems import arrow_filesystem
 from recsys_spark.paths import has_scheme, normalize_root
-from recsys_spark.tables.delta_log import delta_rs_uri
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def list_input_files(path: str, suffixes: Sequence[str], exclude_names: Sequence
         CleanInputError: ``path`` does not exist.
     """
     root = normalize_root(path)
-    fs, base = pafs.FileSystem.from_uri(delta_rs_uri(root))
+    fs, base = arrow_filesystem(root)
     info = fs.get_file_info(base)
     if info.type == pafs.FileType.NotFound:
         raise CleanInputError(f"input not found: {path}")
@@ -140,7 +140,7 @@ def _is_blank_file(path: str) -> bool:
     Only files that produced no lines are checked, on the driver, streaming in chunks; a file
     that cannot be decompressed is not blank (it is unreadable).
     """
-    fs, inner = pafs.FileSystem.from_uri(delta_rs_uri(path if has_scheme(path) else normalize_root(path)))
+    fs, inner = arrow_filesystem(path if has_scheme(path) else normalize_root(path))
     try:
         with fs.open_input_stream(inner) as stream:
             source = gzip.GzipFile(fileobj=stream) if path.lower().endswith(".gz") else stream

@@ -21,7 +21,7 @@ from recsys_spark.pipeline import StageOutcome, run_pipeline, select_stages
 from recsys_spark.runs import parse_run_date
 from recsys_spark.textformat import render_table
 
-PRESETS = ("tiny", "demo", "bench-1m", "bench-10m")
+PRESETS = ("tiny", "demo", "bench-1m", "bench-10m", "realistic")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from recsys_spark.schemas.spec import TableSpec, col
+from recsys_spark.schemas.spec import CHANGE_DATA_FEED, TableSpec, col
 
 EVENTS = StructType([
     col("event_id", StringType(), "globally unique event id (REES46: content fingerprint)",
@@ -92,6 +92,7 @@ TABLES = {
         "Clean events, one row per event, deduplicated by event_id. Late events sit in their own "
         "event_date partition (within clean.lookback_days). Bot traffic is not here (quarantined).",
         partition_by=("event_date",), keys=("event_id",), written_by="clean",
+        table_properties={CHANGE_DATA_FEED: "true"},
         example_queries={"Daily funnel": (
             "SELECT event_date, event_type, count(*) AS events FROM events\n"
             "GROUP BY event_date, event_type ORDER BY event_date, event_type")}),
