@@ -27,7 +27,7 @@ from tests.clean.helpers import (
     with_clean,
     write_lines,
 )
-from tests.conftest import make_config
+from tests.factories import make_config
 
 DAY_BEFORE = RUN_DATE - dt.timedelta(days=1)
 LENIENT = QualityConfig(max_quarantine_share=0.5)
