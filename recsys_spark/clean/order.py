@@ -70,8 +70,9 @@ def wait_for_earlier_runs(store: TableStore, ctx: RunContext, dates: Sequence[dt
                 f"not cleaned (waited {timeout_s:g} s, clean.wait_for_earlier_s); runs commit in "
                 "date order within the dedup lookback; nothing was committed, rerun after them")
         if not announced:
-            log.info("clean %s: waiting for the earlier run dates %s to be cleaned first",
-                     ctx.run_date, _days(pending))
+            # A warning: it explains a pause an operator would otherwise wonder about.
+            log.warning("clean %s: waiting for the earlier run dates %s to be cleaned first "
+                        "(at most %g s)", ctx.run_date, _days(pending), timeout_s)
             announced = True
         sleep(POLL_SECONDS)
 

@@ -48,10 +48,13 @@ EVENTS_QUARANTINE = StructType([
     col("source_file", StringType(), "raw file", nullable=False),
     col("line_number", LongType(), "1-based line in the raw file; null for an unreadable file"),
     col("record_seq", IntegerType(), "record within the line (OBD: 0 impression, 1 click)"),
-    col("raw_record", StringType(), "the raw line as text (invalid UTF-8 bytes replaced by U+FFFD)"),
-    col("reasons", ArrayType(StringType()), "reason codes: malformed_record, encoding, "
-        "size_violation, missing_required, bad_type, unknown_event_type, out_of_range, future_ts, "
-        "too_old, bot_traffic", nullable=False),
+    col("raw_record", StringType(), "the raw line as text (invalid UTF-8 bytes replaced by U+FFFD; "
+        "cut to clean.max_record_bytes characters; with pseudonymization on, user ids replaced "
+        "or the text dropped: clean.privacy.quarantine_raw)"),
+    col("reasons", ArrayType(StringType()), "reason codes: bad_header, malformed_record, "
+        "encoding, size_violation, missing_required, bad_type, unknown_event_type, out_of_range, "
+        "future_ts, too_old, bot_traffic, truncated_file (one row for a file's lost rest)",
+        nullable=False),
     col("event_id", StringType(), "event id when it could be read"),
     col("event_time", TimestampType(), "event time when it could be read (UTC)"),
     col("detail", StringType(), "what the reason codes alone do not say (a truncated file's lines "
