@@ -32,7 +32,7 @@ RECORD, BLANK, HEADER, BAD_HEADER = "record", "blank", "header", "bad_header"
 HEADER_LIKE = r"^([A-Za-z_][A-Za-z0-9_ ]*)?(,([A-Za-z_][A-Za-z0-9_ ]*)?)+$"
 # Columns of the typed record (input of the rules).
 TYPED_COLUMNS: tuple[str, ...] = (*LINE_COLUMNS, *FIELDS, "event_date", "extra", "parse_reasons",
-                                  "bad_fields")
+                                  "bad_fields", "nested_fields")
 
 # A timestamp string that states its offset ("...Z", "...+02:00", "... UTC") is an instant;
 # one without is local time of the source's configured zone.
@@ -108,4 +108,5 @@ def with_typed_fields(raw_df: DataFrame, time_zone: str) -> DataFrame:
         F.to_date("event_time").alias("event_date"),
         F.when(F.col("is_parsed"), F.col("extra")).alias("extra"),
         reasons.alias("parse_reasons"),
-        bad_fields.alias("bad_fields"))
+        bad_fields.alias("bad_fields"),
+        "nested_fields")

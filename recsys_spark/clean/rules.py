@@ -117,11 +117,12 @@ def bot_keys(checked_df: DataFrame, config: CleanConfig) -> DataFrame:
             .select("bot_key").distinct())
 
 
-def with_bot_reason(checked_df: DataFrame, bots_df: DataFrame) -> DataFrame:
+def with_bot_reason(checked_df: DataFrame, bots_df: DataFrame, broadcast: bool = True) -> DataFrame:
     """Adds ``bot_key`` and appends bot_traffic to every record of a key in ``bots_df`` (see
-    :func:`bot_keys`; it is small, so it is broadcast)."""
+    :func:`bot_keys`; usually small, so broadcast unless ``broadcast`` is off)."""
+    keys_df = bots_df.withColumn("_is_bot", F.lit(True))
     flagged_df = (checked_df.withColumn("bot_key", bot_key())
-                  .join(F.broadcast(bots_df.withColumn("_is_bot", F.lit(True))), "bot_key", "left"))
+                  .join(F.broadcast(keys_df) if broadcast else keys_df, "bot_key", "left"))
     reasons = F.when(F.col("_is_bot"), F.array_append("reasons", F.lit("bot_traffic"))) \
         .otherwise(F.col("reasons"))
     return flagged_df.withColumn("reasons", reasons).drop("_is_bot")

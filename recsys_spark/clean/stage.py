@@ -141,9 +141,12 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
             report.metrics.update({k: float(v) for k, v in base_metrics.items()})
             report.notes["empty_input"] = "true"
             return report
-        bots_df = scratch.keep(bot_keys(staged_df, config))
-        records_df = with_file_reasons(with_bot_reason(staged_df.where(_is_record()), bots_df),
-                                       figures.pop("bad_header_files") or [])
+        found = Observation("clean_bots")
+        bots_df = scratch.keep(bot_keys(staged_df, config), found, [F.count(F.lit(1)).alias("n")])
+        records_df = with_file_reasons(
+            with_bot_reason(staged_df.where(_is_record()), bots_df,
+                            broadcast=found.get["n"] <= config.max_broadcast_marks),
+            figures.pop("bad_header_files") or [])
 
         # Commit order: the earlier dates this run dedups against are committed first.
         if input_path is None:

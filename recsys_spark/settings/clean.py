@@ -127,8 +127,8 @@ class CleanConfig:
     # has been cleaned. Parallel backfills then give the serial tables. A run waits this long for
     # them, then fails with exit code 4 (nothing committed; safe to retry).
     wait_for_earlier_s: int = 1800
-    # Duplicate marks (row positions) are broadcast to the events write up to this many rows;
-    # above it they are joined with a shuffle instead (driver memory stays bounded).
+    # Duplicate marks (row positions) and bot keys are broadcast to every task up to this many
+    # rows; above it they are joined with a shuffle instead (driver memory stays bounded).
     max_broadcast_marks: int = 2_000_000
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
