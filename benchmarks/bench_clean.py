@@ -27,6 +27,7 @@ from pathlib import Path
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
+from deltalake import DeltaTable  # noqa: E402
 from memory import jvm_peak_rss_mb, process_tree  # noqa: E402  (benchmarks/memory.py)
 
 from recsys_spark.clean.reader import list_input_files  # noqa: E402
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--size", choices=list(PRESETS), default="tiny")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--daily", action="store_true",
+                        help="also clean day by day into a second warehouse (per-run times)")
     args = parser.parse_args()
     preset, days = PRESETS[args.size]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-clean-"))
@@ -96,6 +99,7 @@ def main() -> None:
         print(f"generated {preset} x {days} days in {time.perf_counter() - started:.1f} s")
 
     files = [f.path for f in list_input_files(str(landing / "events"), (".jsonl.gz",))]
+    spark.read.text(files).count()  # warm the page cache for both measurements alike
     started = time.perf_counter()
     spark.read.text(files).write.parquet(str(floor_out))
     floor_s = time.perf_counter() - started
@@ -133,7 +137,33 @@ def main() -> None:
     print(f"peak driver memory      : python {python_peak_mib:,.0f} MiB, "
           f"jvm {jvm_peak_rss_mb() or 0:,.0f} MiB (peak RssAnon {peaks['RssAnon:']:,.0f} MiB, "
           f"RssFile {peaks['RssFile:']:,.0f} MiB)")
+    if store.exists("events"):
+        print(f"events data files       : {len(DeltaTable(store.uri('events')).file_uris())}")
+    if args.daily:
+        _daily_runs(spark, config, landing, work / "warehouse-daily", days)
     spark.stop()
+
+
+def _daily_runs(spark, config: AppConfig, landing: Path, warehouse: Path, days: int) -> None:
+    """One clean run per landed day (the production pattern): each run's time and the events
+    files it leaves; a run writes only its own (event_date, run_date) partitions."""
+    shutil.rmtree(warehouse, ignore_errors=True)
+    daily = replace(config, warehouse=WarehouseConfig(root=str(warehouse), backend="delta_rs"),
+                    clean=replace(config.clean, lookback_days=3))
+    store = TableStore(spark, daily.warehouse)
+    total = 0.0
+    for i in range(days):
+        day = START + dt.timedelta(days=i)
+        if not (landing / "events" / f"date={day.isoformat()}").is_dir():
+            continue
+        started = time.perf_counter()
+        report = run_stage(spark, store, RunContext(daily, day, "clean"), make_clean_stage("jsonl"))
+        seconds = time.perf_counter() - started
+        total += seconds
+        print(f"daily run {day}: {int(report.metrics['records_in']):,} records in {seconds:.1f} s, "
+              f"touched {report.notes.get('touched_event_dates')}")
+    print(f"daily runs total        : {total:.1f} s; events data files "
+          f"{len(DeltaTable(store.uri('events')).file_uris())}")
 
 
 if __name__ == "__main__":

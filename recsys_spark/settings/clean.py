@@ -62,7 +62,7 @@ class QualityConfig:
     # (at-least-once delivery re-sends a few percent; a feed sent twice scores 0.5).
     min_uniqueness: float = 0.8
     # Compliance: share of parsed records with a price whose price is a number within the bounds.
-    min_price_compliance: float = 0.95
+    min_price_compliance: float = 0.9
     # Price level: the run's median price against the median of the last runs' medians; a
     # factor beyond this (either way) fails (prices sent in cents are 100x).
     max_price_level_change: float = 4.0

@@ -2,6 +2,7 @@
 commits, the other exits with the concurrent-writer code."""
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import subprocess
@@ -12,9 +13,21 @@ from pathlib import Path
 import pytest
 
 from recsys_spark import errors
+from recsys_spark.clean.order import EarlierRunPendingError
+from recsys_spark.commands.run_cmd import run_dates
+from recsys_spark.errors import ConfigError, DataQualityError
 from recsys_spark.pipeline import run_pipeline
+from recsys_spark.settings.clean import QualityConfig
 from recsys_spark.tables import TableStore
-from tests.clean.helpers import event, landing_day, line, read_table, run_clean, write_lines
+from tests.clean.helpers import (
+    event,
+    landing_day,
+    line,
+    read_table,
+    run_clean,
+    with_clean,
+    write_lines,
+)
 from tests.conftest import REPO_ROOT, make_config
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -111,3 +124,40 @@ def test_two_processes_clean_one_date_exactly_one_commits(spark, tmp_path):
     assert [h.metadata.get("run_date") for h in store.history("events")] == [
         day.isoformat(), before.isoformat()]
     assert read_table(spark, config, "events").where(f"run_date = '{day}'").count() == 4
+
+
+@pytest.mark.stage
+def test_a_run_refuses_to_commit_before_an_earlier_landed_date(spark, tmp_path):
+    config = with_clean(make_config(tmp_path), wait_for_earlier_s=0)
+    land_week(config)
+    day = DAYS[2]
+    with pytest.raises(EarlierRunPendingError, match=r"the earlier run dates 2026-11-01, "
+                       r"2026-11-02 have landed but are not cleaned \(waited 0 s"):
+        run_clean(spark, config, day)
+    assert not TableStore(spark, config.warehouse).exists("events")
+    # The day before fails a gate: the run after it stops at once (no waiting) and says why.
+    run_clean(spark, config, DAYS[0])
+    strict = with_clean(config, quality=QualityConfig(max_quarantine_share=0.0,
+                                                      min_uniqueness=1.0), wait_for_earlier_s=600)
+    write_lines(landing_day(config, DAYS[1]) / "q.jsonl.gz", ["garbage"])
+    with pytest.raises(DataQualityError):
+        run_clean(spark, strict, DAYS[1])
+    with pytest.raises(EarlierRunPendingError, match=r"the earlier run date 2026-11-02 must be "
+                       r"cleaned first \(its latest attempt failed: clean: QuarantineShare"):
+        run_clean(spark, strict, day)
+
+
+@pytest.mark.unit
+def test_run_dates_from_to(tmp_path):
+    config = make_config(tmp_path)
+
+    def args(**given: object) -> argparse.Namespace:
+        base = {"from_date": None, "to_date": None, "start_date": None, "days": None}
+        return argparse.Namespace(**{**base, **given})
+
+    assert run_dates(config, args(from_date="2026-10-30", to_date="2026-11-02")) == [
+        dt.date(2026, 10, 30), dt.date(2026, 10, 31), dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
+    with pytest.raises(ConfigError, match="--to 2026-10-01 is before --from 2026-10-31"):
+        run_dates(config, args(from_date="2026-10-31", to_date="2026-10-01"))
+    with pytest.raises(ConfigError, match="--from and --to go together"):
+        run_dates(config, args(from_date="2026-10-31"))
