@@ -134,6 +134,9 @@ def main() -> None:
     print(f"ratio clean/floor       : {clean_s / floor_s:.1f}x the floor's time "
           f"(rate ratio {clean_rate / floor_rate:.3f})")
     print(f"spark jobs in the stage : {jobs}")
+    steps = {k.removeprefix("seconds_"): v for k, v in report.metrics.items() if k.startswith("seconds_")}
+    if steps:
+        print("where the time went     : " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
     print(f"peak driver memory      : python {python_peak_mib:,.0f} MiB, "
           f"jvm {jvm_peak_rss_mb() or 0:,.0f} MiB (peak RssAnon {peaks['RssAnon:']:,.0f} MiB, "
           f"RssFile {peaks['RssFile:']:,.0f} MiB)")
@@ -160,8 +163,10 @@ def _daily_runs(spark, config: AppConfig, landing: Path, warehouse: Path, days: 
         report = run_stage(spark, store, RunContext(daily, day, "clean"), make_clean_stage("jsonl"))
         seconds = time.perf_counter() - started
         total += seconds
-        print(f"daily run {day}: {int(report.metrics['records_in']):,} records in {seconds:.1f} s, "
-              f"touched {report.notes.get('touched_event_dates')}")
+        steps = ", ".join(f"{k.removeprefix('seconds_')} {v:.1f}" for k, v in report.metrics.items()
+                          if k.startswith("seconds_"))
+        print(f"daily run {day}: {int(report.metrics['records_in']):,} records in {seconds:.1f} s "
+              f"({steps}), touched {report.notes.get('touched_event_dates')}")
     print(f"daily runs total        : {total:.1f} s; events data files "
           f"{len(DeltaTable(store.uri('events')).file_uris())}")
 

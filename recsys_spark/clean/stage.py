@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -41,6 +42,7 @@ from recsys_spark.clean.reader import (
     list_input_files,
     path_exists,
     read_lines,
+    remove_tree,
     with_line_numbers,
 )
 from recsys_spark.clean.rules import REASON_CODES, bot_keys, with_bot_reason, with_rule_reasons
@@ -79,16 +81,42 @@ def make_clean_stage(source: str | None = None, input_path: str | None = None
     return stage
 
 
-class Scratch:
-    """Intermediate results of one run kept on local disk (columnar, compressed) so that the
-    raw text is read and parsed once; released when the run ends, whatever happens."""
+class StepClock:
+    """Wall seconds per step of a run, reported as ``seconds_<step>`` metrics (where time goes)."""
 
     def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[f"seconds_{step}"] = round(now - self._last, 3)
+        self._last = now
+
+
+class Scratch:
+    """Intermediate results of one run, released when the run ends whatever happens.
+
+    The parsed records are staged as Parquet under ``<warehouse>/_scratch/`` (shared storage, so
+    this also works on a cluster): the raw text is read and parsed once, and the later passes
+    read only the columns they need (a DISK_ONLY cache deserializes whole rows on every pass).
+    Small results (bot keys, duplicate marks) are cached on local disk.
+    """
+
+    def __init__(self, spark: SparkSession, folder: str) -> None:
+        self.spark = spark
+        self.folder = folder
         self._kept: list[DataFrame] = []
+
+    def stage(self, df: DataFrame, observation: Observation, metrics: Sequence[Column]) -> DataFrame:
+        """``df`` written once as Parquet, ``metrics`` computed in the same pass; read back."""
+        path = f"{self.folder}/records"
+        df.observe(observation, *metrics).write.mode("overwrite").parquet(path)
+        return self.spark.read.parquet(path)
 
     def keep(self, df: DataFrame, observation: Observation | None = None,
              metrics: Sequence[Column] = ()) -> DataFrame:
-        """``df`` materialized (one Spark job); ``metrics`` are computed in the same pass."""
+        """``df`` cached on local disk (one Spark job); ``metrics`` computed in the same pass."""
         kept = df.persist(StorageLevel.DISK_ONLY)
         self._kept.append(kept)
         action_df = kept.observe(observation, *metrics) if observation is not None else kept
@@ -98,6 +126,7 @@ class Scratch:
     def release(self) -> None:
         for df in self._kept:
             df.unpersist()
+        remove_tree(self.folder)
 
 
 def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
@@ -121,16 +150,19 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
     mark = events_commit_mark(store, ctx)
     report = StageReport(notes={"source": source, "input": path, "commit_order":
                                 "events, events_quarantine, items/users/promotions, pipeline_runs"})
-    scratch = Scratch()
+    scratch = Scratch(spark, join_uri(ctx.config.warehouse.root,
+                                      f"_scratch/clean-{ctx.run_date.isoformat()}-{ctx.attempt}"))
+    clock = StepClock()
     try:
         # Pass 1 over the raw text: parse, type, rules; the as-read figures on the way.
         as_read = Observation("clean_as_read")
-        staged_df = scratch.keep(with_rule_reasons(parse_lines(read_lines(spark, files), source,
-                                                               config), ctx.run_date, config),
-                                 as_read, quality.as_read_metrics(config))
+        staged_df = scratch.stage(with_rule_reasons(parse_lines(read_lines(spark, files), source,
+                                                                config), ctx.run_date, config),
+                                  as_read, quality.as_read_metrics(config))
         figures: dict[str, Any] = dict(as_read.get)
         stats = FileStats.collect(staged_df)
         problems = file_problems(files, stats)
+        clock.lap("parse")
         records_in = int(figures["records"]) + len(problems)
         base_metrics = {"input_files": len(files),
                         "unreadable_files": sum(p.kind != TRUNCATED for p in problems),
@@ -147,6 +179,7 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
             with_bot_reason(staged_df.where(_is_record()), bots_df,
                             broadcast=found.get["n"] <= config.max_broadcast_marks),
             figures.pop("bad_header_files") or [])
+        clock.lap("bots")
 
         # Commit order: the earlier dates this run dedups against are committed first.
         if input_path is None:
@@ -154,6 +187,7 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
             wait_for_earlier_runs(store, ctx, dates_to_wait_for(
                 ctx, lambda day: path_exists(default_input(landing, source, day))),
                 config.wait_for_earlier_s)
+        clock.lap("wait")
         inputs = Inputs(store, ctx, report)
         marked = Observation("clean_marks")
         marks_df = scratch.keep(duplicate_marks(records_df.where(F.size("reasons") == 0),
@@ -161,6 +195,7 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
                                 marked, [F.count(F.lit(1)).alias("marks")])
         classified_df = classify_records(
             records_df, marks_df, broadcast=marked.get["marks"] <= config.max_broadcast_marks)
+        clock.lap("dedup")
 
         # Audit: everything below is computed and checked before the first commit.
         figures.update(records_in=records_in, **summarize(classified_df, ctx.run_date, config))
@@ -170,23 +205,29 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
         checks = quality.evaluate(figures, history, config.quality,
                                   f"({config.price_min:g}, {config.price_max:g}]")
         quality.enforce(checks, config.quality.enabled)
+        clock.lap("audit")
         snapshots = read_snapshot(spark, join_uri(ctx.config.landing.root,
                                                   f"catalog/date={ctx.run_date.isoformat()}"),
                                   ctx.run_id, hmac_key)
+        clock.lap("catalog")
 
         # Publish.
         touched = set(figures["clean_dates"]) | set(owned_event_dates(store, ctx))
         write_events(store, ctx, report, _events_rows(classified_df, ctx, hmac_key), sorted(touched),
                      mark)
+        clock.lap("write_events")
         offsets_df = stats.offsets_df(spark)
         write_quarantine(store, ctx, report, _quarantine_rows(
             spark, classified_df, offsets_df, problems, source, config, hmac_key))
+        clock.lap("write_quarantine")
         write_dims(store, ctx, report, snapshots)
+        clock.lap("write_dims")
 
         hidden = ("clean_dates", "classified")
         metrics = {**base_metrics, **{k: v for k, v in figures.items()
                                       if k not in hidden and v is not None},
-                   **{f"dim_rows_without_key_{s.table}": s.rows_without_key for s in snapshots}}
+                   **{f"dim_rows_without_key_{s.table}": s.rows_without_key for s in snapshots},
+                   **clock.seconds}
         report.rows_in, report.rows_out = records_in, int(figures["clean"])
         report.metrics.update({k: float(v) for k, v in metrics.items()})
         report.quality.update({c.check: c.as_text() for c in checks})
