@@ -41,7 +41,8 @@ def test_bad_files_and_lines_each_get_a_reason(spark, tmp_path):
     (day / "d-binary.jsonl").write_bytes(bytes(rng.randrange(256) for _ in range(3000)))
     huge = {**event(200), "blob": "x" * (5 * 1024 * 1024)}
     nested = {**event(201), "user_id": {"id": 7, "tier": "gold"}}
-    write_lines(day / "e-odd-lines.jsonl.gz", [line(huge), line(nested)])
+    twice = line(event(202)).replace('{"event_id":', '{"event_id":"e-other","event_id":', 1)
+    write_lines(day / "e-odd-lines.jsonl.gz", [line(huge), line(nested), twice])
     report = run_clean(spark, config)
 
     q = {(r["source_file"].rsplit("/", 1)[-1], r["line_number"]): r for r in
@@ -56,6 +57,7 @@ def test_bad_files_and_lines_each_get_a_reason(spark, tmp_path):
                                   "characters are kept"
     nested_row = q.pop(("e-odd-lines.jsonl.gz", 2))
     assert (nested_row["reasons"], nested_row["detail"]) == (["bad_type"], "nested JSON in user_id")
+    assert q.pop(("e-odd-lines.jsonl.gz", 3))["reasons"] == ["malformed_record"]  # a key twice
     binary = {k: r for k, r in q.items() if k[0] == "d-binary.jsonl"}
     assert binary and all("malformed_record" in r["reasons"] for r in binary.values())
     truncated_lines = {k: r for k, r in q.items() if k[0] == "b-truncated.jsonl.gz"}
