@@ -28,6 +28,8 @@ ID_FIELDS: tuple[str, ...] = ("event_id", "user_id", "session_id", "item_id", "p
 LINE_COLUMNS: tuple[str, ...] = ("source", *POSITION_COLUMNS, "record_seq", "line_kind",
                                   "raw_record")
 RECORD, BLANK, HEADER, BAD_HEADER = "record", "blank", "header", "bad_header"
+# Lines that are input records: a header of another layout is one too (it is rejected).
+RECORD_KINDS: tuple[str, ...] = (RECORD, BAD_HEADER)
 # A CSV line whose every field is empty or starts like a name (a data line has dates, numbers).
 HEADER_LIKE = r"^([A-Za-z_][A-Za-z0-9_ ]*)?(,([A-Za-z_][A-Za-z0-9_ ]*)?)+$"
 # Columns of the typed record (input of the rules).

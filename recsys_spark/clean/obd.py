@@ -20,6 +20,8 @@ from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
 EXCLUDED_FILES: tuple[str, ...] = ("item_context.csv", "item_context.csv.gz")
+# Canonical fields this source never carries: no completeness gate on them.
+ABSENT_FIELDS: tuple[str, ...] = ("user_id", "item_id", "category", "brand", "price", "quantity")
 USER_FEATURES: tuple[str, ...] = tuple(f"user_feature_{i}" for i in range(4))
 COLUMNS: tuple[str, ...] = ("row_index", "timestamp", "item_id", "position", "click",
                             "propensity_score", *USER_FEATURES)

@@ -18,12 +18,13 @@ A breach raises :class:`~recsys_spark.errors.DataQualityError` with every failed
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from recsys_spark.clean.canonical import RECORD_KINDS
 from recsys_spark.errors import DataQualityError
 from recsys_spark.settings.clean import CleanConfig, QualityConfig
 from recsys_spark.stage_io import Inputs
@@ -54,7 +55,7 @@ def as_read_metrics(config: CleanConfig) -> list[Column]:
     """Aggregates over the typed records as read (before rules and dedup), for one pass
     (``DataFrame.observe``). Needs ``line_kind``, ``parse_reasons``, ``bad_fields`` and the
     typed fields."""
-    is_record = F.col("line_kind") == "record"
+    is_record = F.col("line_kind").isin(*RECORD_KINDS)
     parsed = is_record & ~F.array_contains("parse_reasons", "malformed_record") \
         & ~F.array_contains("parse_reasons", "bad_header")
 
@@ -93,12 +94,16 @@ def earlier_runs(inputs: Inputs, limit: int) -> list[EarlierRun]:
 
 
 def evaluate(figures: Mapping[str, float], history: list[EarlierRun], config: QualityConfig,
-             price_bounds: str) -> list[CheckResult]:
+             price_bounds: str, absent_fields: Collection[str] = ()) -> list[CheckResult]:
     """Gate results from the run's figures (as_read_metrics and the stage's summary) and the
-    earlier runs."""
+    earlier runs. ``absent_fields``: fields the source never has (no completeness check)."""
     results: list[CheckResult] = []
     parsed = figures["parsed"]
     for column, minimum in sorted(config.min_completeness.items()):
+        if column in absent_fields:
+            results.append(CheckResult(f"Completeness({column})", True,
+                                       "skipped: the source has no such field"))
+            continue
         share = 1.0 if parsed == 0 else figures.get(f"present_{column}", 0.0) / parsed
         results.append(CheckResult(f"Completeness({column})", share >= minimum,
                                    f"{share:.4f} of {int(parsed)} parsed records (min {minimum})"))

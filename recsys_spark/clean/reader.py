@@ -256,7 +256,7 @@ def _decode_problem(path: str) -> str | None:
     text when it is not gzip or corrupt."""
     fs, inner = _open(path)
     try:
-        with fs.open_input_stream(inner) as stream, gzip.GzipFile(fileobj=stream) as source:
+        with fs.open_input_stream(inner, compression=None) as stream, gzip.GzipFile(fileobj=stream) as source:
             while source.read(_READ_CHUNK):
                 pass
         return None
@@ -276,7 +276,7 @@ def _is_blank_file(path: str) -> bool:
     """
     fs, inner = _open(path)
     try:
-        with fs.open_input_stream(inner) as stream:
+        with fs.open_input_stream(inner, compression=None) as stream:
             source = gzip.GzipFile(fileobj=stream) if path.lower().endswith(_GZIP_SUFFIX) else stream
             while chunk := source.read(_READ_CHUNK):
                 if chunk.strip():

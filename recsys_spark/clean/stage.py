@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from recsys_spark.clean import jsonl, obd, quality, rees46
-from recsys_spark.clean.canonical import RECORD, with_typed_fields
+from recsys_spark.clean.canonical import RECORD_KINDS, with_typed_fields
 from recsys_spark.clean.catalog import read_snapshot
 from recsys_spark.clean.dedup import EXISTING, IN_RUN, duplicate_marks, with_duplicate_flags
 from recsys_spark.clean.order import dates_to_wait_for, wait_for_earlier_runs
@@ -203,7 +203,8 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
         _check_conservation(records_in, figures)
         history = quality.earlier_runs(inputs, config.quality.volume_history_runs)
         checks = quality.evaluate(figures, history, config.quality,
-                                  f"({config.price_min:g}, {config.price_max:g}]")
+                                  f"({config.price_min:g}, {config.price_max:g}]",
+                                  absent_fields=getattr(adapter, "ABSENT_FIELDS", ()))
         quality.enforce(checks, config.quality.enabled)
         clock.lap("audit")
         snapshots = read_snapshot(spark, join_uri(ctx.config.landing.root,
@@ -280,7 +281,7 @@ def classify_records(records_df: DataFrame, marks_df: DataFrame, broadcast: bool
 
 
 def _is_record() -> Column:
-    return F.col("line_kind") == RECORD
+    return F.col("line_kind").isin(*RECORD_KINDS)
 
 
 def _check_events_layout(store: TableStore) -> None:
