@@ -19,7 +19,6 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -90,17 +89,6 @@ def path_exists(path: str) -> bool:
     """True when ``path`` (a local path or URI) exists."""
     fs, base = pafs.FileSystem.from_uri(delta_rs_uri(normalize_root(path)))
     return fs.get_file_info(base).type != pafs.FileType.NotFound
-
-
-def remove_tree(path: str) -> None:
-    """Delete a folder of scratch files (best effort: a leftover is only disk space)."""
-    try:
-        fs, base = pafs.FileSystem.from_uri(delta_rs_uri(normalize_root(path)))
-        fs.delete_dir(base)
-    except FileNotFoundError:
-        return
-    except (OSError, pa.ArrowException) as exc:
-        log.warning("could not remove scratch folder %s: %s", path, exc)
 
 
 def _file_key(file_path: Column) -> Column:

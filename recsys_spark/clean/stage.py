@@ -42,7 +42,6 @@ from recsys_spark.clean.reader import (
     list_input_files,
     path_exists,
     read_lines,
-    remove_tree,
     with_line_numbers,
 )
 from recsys_spark.clean.rules import REASON_CODES, bot_keys, with_bot_reason, with_rule_reasons
@@ -95,28 +94,20 @@ class StepClock:
 
 
 class Scratch:
-    """Intermediate results of one run, released when the run ends whatever happens.
+    """Intermediate results of one run kept on local disk, so that the raw text is read and
+    parsed once; released when the run ends, whatever happens.
 
-    The parsed records are staged as Parquet under ``<warehouse>/_scratch/`` (shared storage, so
-    this also works on a cluster): the raw text is read and parsed once, and the later passes
-    read only the columns they need (a DISK_ONLY cache deserializes whole rows on every pass).
-    Small results (bot keys, duplicate marks) are cached on local disk.
+    Measured at 1M records (probe, same session): later passes over a DISK_ONLY cache of the
+    parsed records took 1.4 s (block stats), 4.2 s (bots) and 4.3 s (an events-sized write),
+    against 4.8, 18.9 and 12.2 s over the same records staged as Parquet.
     """
 
-    def __init__(self, spark: SparkSession, folder: str) -> None:
-        self.spark = spark
-        self.folder = folder
+    def __init__(self) -> None:
         self._kept: list[DataFrame] = []
-
-    def stage(self, df: DataFrame, observation: Observation, metrics: Sequence[Column]) -> DataFrame:
-        """``df`` written once as Parquet, ``metrics`` computed in the same pass; read back."""
-        path = f"{self.folder}/records"
-        df.observe(observation, *metrics).write.mode("overwrite").parquet(path)
-        return self.spark.read.parquet(path)
 
     def keep(self, df: DataFrame, observation: Observation | None = None,
              metrics: Sequence[Column] = ()) -> DataFrame:
-        """``df`` cached on local disk (one Spark job); ``metrics`` computed in the same pass."""
+        """``df`` materialized (one Spark job); ``metrics`` are computed in the same pass."""
         kept = df.persist(StorageLevel.DISK_ONLY)
         self._kept.append(kept)
         action_df = kept.observe(observation, *metrics) if observation is not None else kept
@@ -126,7 +117,6 @@ class Scratch:
     def release(self) -> None:
         for df in self._kept:
             df.unpersist()
-        remove_tree(self.folder)
 
 
 def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
@@ -150,15 +140,14 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
     mark = events_commit_mark(store, ctx)
     report = StageReport(notes={"source": source, "input": path, "commit_order":
                                 "events, events_quarantine, items/users/promotions, pipeline_runs"})
-    scratch = Scratch(spark, join_uri(ctx.config.warehouse.root,
-                                      f"_scratch/clean-{ctx.run_date.isoformat()}-{ctx.attempt}"))
+    scratch = Scratch()
     clock = StepClock()
     try:
         # Pass 1 over the raw text: parse, type, rules; the as-read figures on the way.
         as_read = Observation("clean_as_read")
-        staged_df = scratch.stage(with_rule_reasons(parse_lines(read_lines(spark, files), source,
-                                                                config), ctx.run_date, config),
-                                  as_read, quality.as_read_metrics(config))
+        staged_df = scratch.keep(with_rule_reasons(parse_lines(read_lines(spark, files), source,
+                                                               config), ctx.run_date, config),
+                                 as_read, quality.as_read_metrics(config))
         figures: dict[str, Any] = dict(as_read.get)
         stats = FileStats.collect(staged_df)
         problems = file_problems(files, stats)
