@@ -17,11 +17,20 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from recsys_spark.domain.events import (
+    ADD_TO_CART,
+    CLICK,
+    ITEM_EVENT_TYPES,
+    PROMO_CLICK,
+    PROMO_IMPRESSION,
+    PROMO_REDEEM,
+    PURCHASE,
+    VIEW,
+)
 from recsys_spark.simulate.truth import read_truth, truth_uri
 
-ITEM_EVENTS = ("view", "click", "add_to_cart", "remove_from_cart", "purchase")
-# Event weights of the "user's own history" ranking (as the ALS stage's confidence weights).
-HISTORY_WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0}
+# Event weights of the "user's own history" ranking (as the ALS stage's default confidence weights).
+HISTORY_WEIGHTS = {VIEW: 1.0, CLICK: 2.0, ADD_TO_CART: 4.0, PURCHASE: 8.0}
 TOP_K = 10
 
 
@@ -69,38 +78,38 @@ def world_statistics(spark: SparkSession, landing_root: str, train_days: int | N
     if train < 1 or train + test_days > len(dates):
         raise ValueError(f"train_days: {train} training + {test_days} test days do not fit "
                          f"in the {len(dates)} days generated")
-    item_df = events_df.filter(F.col("event_type").isin(*ITEM_EVENTS)).cache()
+    item_df = events_df.filter(F.col("event_type").isin(*ITEM_EVENT_TYPES)).cache()
     try:
         counts = {r["event_type"]: int(r["n"]) for r in
                   events_df.groupBy("event_type").agg(F.count("*").alias("n")).collect()}
-        n_item = sum(counts.get(t, 0) for t in ITEM_EVENTS)
-        tail = (item_df.filter(F.col("event_type") == "view").groupBy("item_id")
+        n_item = sum(counts.get(t, 0) for t in ITEM_EVENT_TYPES)
+        tail = (item_df.filter(F.col("event_type") == VIEW).groupBy("item_id")
                 .agg(F.countDistinct(_visitor()).alias("visitors"))
                 .agg(F.count("*").alias("items"),
                      F.avg((F.col("visitors") <= 2).cast("double")).alias("share")).first())
         touched = item_df.select(F.countDistinct("category")).first()[0]
         leaves = (spark.read.parquet(truth_uri(landing_root, "items.parquet"))
                   .select(F.countDistinct("category")).first()[0])
-        impressions = counts.get("promo_impression", 0)
+        impressions = counts.get(PROMO_IMPRESSION, 0)
         own, pop, n_eval = _ndcg(item_df, dates[train - 1], dates[train + test_days - 1])
         return WorldStatistics(
             item_events=n_item,
-            event_shares={t: counts.get(t, 0) / n_item for t in ITEM_EVENTS},
+            event_shares={t: counts.get(t, 0) / n_item for t in ITEM_EVENT_TYPES},
             items_seen=int(tail["items"]), items_seen_by_at_most_two=float(tail["share"]),
             leaf_categories=int(leaves), categories_touched=int(touched),
             session_views_quantiles=_session_quantiles(item_df),
             single_session_users=_single_session_users(item_df),
             repeat_category_share=_repeat_category_share(item_df),
             impressions=impressions,
-            promo_click_rate=counts.get("promo_click", 0) / max(impressions, 1),
-            promo_redeem_rate=counts.get("promo_redeem", 0) / max(impressions, 1),
+            promo_click_rate=counts.get(PROMO_CLICK, 0) / max(impressions, 1),
+            promo_redeem_rate=counts.get(PROMO_REDEEM, 0) / max(impressions, 1),
             ndcg_own_history=own, ndcg_popularity=pop, evaluated_users=n_eval)
     finally:
         item_df.unpersist()
 
 
 def _session_quantiles(item_df: DataFrame) -> dict[str, float]:
-    per_session = (item_df.filter(F.col("event_type") == "view").groupBy("session_id")
+    per_session = (item_df.filter(F.col("event_type") == VIEW).groupBy("session_id")
                    .agg(F.count("*").alias("views")))
     names = ("p25", "p50", "p75", "p90", "p99")
     row = per_session.agg(
@@ -140,7 +149,7 @@ def _ndcg(item_df: DataFrame, last_train: dt.date, last_test: dt.date) -> tuple[
                 .groupBy("user_id", "category").agg(F.sum(weight).alias("w")))
     relevant_df = (users_df.filter((F.col("gen_date") > F.lit(last_train))
                                    & (F.col("gen_date") <= F.lit(last_test))
-                                   & (F.col("event_type") != "view"))
+                                   & (F.col("event_type") != VIEW))
                    .select("user_id", "category").distinct())
     n_rel_df = relevant_df.groupBy("user_id").agg(F.count("*").alias("n_rel"))
     idcg = F.aggregate(F.sequence(F.lit(1), F.least(F.col("n_rel"), F.lit(TOP_K))), F.lit(0.0),

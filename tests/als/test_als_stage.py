@@ -2,7 +2,8 @@
 
 Two stage runs are shared by the tests of this module (ALS fits are the slow part): a tuned run
 that chooses the published ranking among every candidate, and a plain rerun (als.evaluate false:
-ALS published unchosen) that must reproduce the factors exactly.
+ALS published unchosen, while another writer commits to `events`) that must reproduce the
+factors exactly.
 """
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ from recsys_spark.runs import RunContext
 from recsys_spark.settings.als import AlsConfig
 from recsys_spark.settings.ranking import RankingConfig
 from recsys_spark.stage_runner import run_stage
-from recsys_spark.tables import CommitInfo, TableStore
-from tests.als.als_world import synthetic_world, write_events, write_items
-from tests.conftest import make_config
+from recsys_spark.tables import TableStore
+from tests.als.als_world import noon, synthetic_world, write_items
+from tests.factories import event, make_config, write_rows
+from tests.interference import CommitsBeforeTheFirstWrite
 
 pytestmark = pytest.mark.stage
 
@@ -50,21 +52,14 @@ def world(spark, tmp_path_factory):
     config = make_config(tmp_path, als=ALS_CONFIG, ranking=RANKING)
     store = TableStore(spark, config.warehouse)
     rows, catalog = synthetic_world(seed=11, run_date=RUN_DATE)
-    write_events(store, spark.createDataFrame(rows, _events_schema()))
+    write_rows(spark, store, "events", rows)
     write_items(spark, store, catalog)
-    users_df = spark.createDataFrame([(COLD_USER, dt.date(2026, 11, 27), "eu", "web", "t")],
-                                     "user_id string, signup_date date, region string, "
-                                     "device string, run_id string")
-    store.write(users_df, "users", "overwrite", CommitInfo(run_id="t", stage="clean"))
+    write_rows(spark, store, "users", [{"user_id": COLD_USER, "signup_date": dt.date(2026, 11, 27),
+                                        "region": "eu", "device": "web", "run_id": "t"}])
     ctx = RunContext(config, RUN_DATE, "als")
     report = run_stage(spark, store, ctx, functools.partial(run_als, tune=True))
     return {"config": config, "store": store, "report": report, "rows": rows, "ctx": ctx,
             "versions": dict(report.outputs)}
-
-
-def _events_schema():
-    from tests.als.als_world import EVENTS_SCHEMA
-    return EVENTS_SCHEMA
 
 
 def _read(world, table):
@@ -101,7 +96,7 @@ def test_every_candidate_is_judged_and_the_validation_winner_is_published(world)
 
 
 def test_purchased_items_are_never_recommended(world, spark):
-    bought = {(r[4], r[6]) for r in world["rows"] if r[3] == "purchase"}
+    bought = {(r["user_id"], r["item_id"]) for r in world["rows"] if r["event_type"] == "purchase"}
     recs = _read(world, "als_recommendations")
     pairs = {(r["user_id"], r["item_id"]) for r in recs.select("user_id", "item_id").collect()}
     assert len(bought) > 200 and not (pairs & bought)
@@ -111,8 +106,8 @@ def test_cold_user_gets_popular_items(plain, spark):
     window_start = RUN_DATE - dt.timedelta(days=ALS_CONFIG.window_days - 1)
     users_per_item: dict[str, set[str]] = defaultdict(set)
     for r in plain["rows"]:
-        if window_start <= r[2] <= RUN_DATE and r[3] in RANKING.history_weights:
-            users_per_item[r[6]].add(r[4])
+        if window_start <= r["event_date"] <= RUN_DATE and r["event_type"] in RANKING.history_weights:
+            users_per_item[r["item_id"]].add(r["user_id"])
     ranked = sorted(users_per_item, key=lambda i: (-len(users_per_item[i]), i))[:10]
     expected = spark.createDataFrame(
         [(COLD_USER, n + 1, item, float(len(users_per_item[item])), "popular")
@@ -138,8 +133,9 @@ def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(plain, spark
             .join(users, "uidx", "inner").join(items, "iidx", "inner"))
     # The candidate set the stage is meant to use, from its inputs.
     first_day = RUN_DATE - dt.timedelta(days=config.window_days - 1)
-    events = store.read("events", partition_filters=[("event_date", ">=", first_day),
-                                                     ("event_date", "<=", RUN_DATE)])
+    events = store.read("events", version=plain["events_version"],   # before the late commit
+                        partition_filters=[("event_date", ">=", first_day),
+                                           ("event_date", "<=", RUN_DATE)])
     ratings = build_ratings(events, config, end_of_day(RUN_DATE))
     candidates = rc.build_candidates(ratings.select("user_id").distinct(), ratings,
                                      store.read("items").select("item_id", "category"),
@@ -162,16 +158,23 @@ def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(plain, spark
 
 @pytest.fixture(scope="module")
 def plain(world, spark):
-    """The same world rerun with the tuned parameters and no evaluation: ALS published unchosen."""
-    store = world["store"]
+    """The same world rerun with the tuned parameters and no evaluation: ALS published unchosen.
+
+    Mid-run, another writer appends a new user's events: the rerun must compute from, and
+    record, the version of `events` it read (else u_late would get factors and an index)."""
+    store = CommitsBeforeTheFirstWrite(spark, world["config"].warehouse)
+    events_version = store.version("events")
+    store.arm("events", [event(10_000 + n, noon(RUN_DATE - dt.timedelta(days=2)), "click", "u_late",
+                               item_id=f"i0{n:03d}") for n in range(5)])
     map_version = store.version("als_id_map")
     chosen = dict(kv.split("=") for kv in world["report"].notes["params"].split(","))
     als = dataclasses.replace(ALS_CONFIG, evaluate=False, rank=int(chosen["rank"]),
                               reg_param=float(chosen["reg_param"]), alpha=float(chosen["alpha"]))
     config = dataclasses.replace(world["config"], als=als)
     report = run_stage(spark, store, RunContext(config, RUN_DATE, "als"), run_als)
-    return {**world, "config": config, "report": report, "versions": dict(report.outputs),
-            "map_version_before": map_version}
+    return {**world, "config": config, "store": store, "report": report,
+            "versions": dict(report.outputs), "map_version_before": map_version,
+            "events_version": events_version}
 
 
 def test_rerun_with_same_seed_gives_same_factors(world, plain, spark):
@@ -179,7 +182,11 @@ def test_rerun_with_same_seed_gives_same_factors(world, plain, spark):
         first = _read(world, table).drop("run_id")
         again = _read(plain, table).drop("run_id")
         assert_df_equality(again, first, ignore_row_order=True)
-    assert plain["store"].version("als_id_map") == plain["map_version_before"]  # no new index
+    store = plain["store"]
+    assert store.version("als_id_map") == plain["map_version_before"]  # no id got a new index
+    rerun = store.read("pipeline_runs").orderBy("started_at").collect()[-1]
+    assert rerun["inputs"]["events"] == plain["events_version"]
+    assert store.version("events") == store.late_version == plain["events_version"] + 1
     (published,) = [r for r in _read(plain, "model_metrics").collect() if r["model"] == "published"]
     assert published["params"]["candidate"] == "als" and published["value"] is None
     assert published["params"]["reason"] == "als.evaluate is false: ALS published without a choice"

@@ -13,9 +13,8 @@ from recsys_spark.response.rescore import SCORING_STAGE, run_response_scoring
 from recsys_spark.response.stage import run_response
 from recsys_spark.runs import RunContext
 from recsys_spark.stage_runner import run_stage
-from recsys_spark.tables import CommitInfo, TableStore
-from tests.conftest import make_config
-from tests.response.response_data import USERS, event, events_df, promotion, promotions_df
+from recsys_spark.tables import TableStore
+from tests.factories import event, make_config, promotion, write_rows
 
 pytestmark = pytest.mark.stage
 
@@ -39,12 +38,9 @@ def _log():
 def test_too_little_history_publishes_the_shrunk_promotion_rates(spark, tmp_path):
     config = make_config(tmp_path)
     store = TableStore(spark, config.warehouse)
-    commit = CommitInfo(run_id="clean-run", stage="clean")
-    store.write(events_df(spark, _log()), "events", "overwrite", commit, partition_by=["event_date"])
-    store.write(promotions_df(spark, [promotion(p) for p in ("p1", "p2", "p3")]), "promotions",
-                "overwrite", commit)
-    store.write(spark.createDataFrame([(f"u{u}", None, None, None, "clean-run") for u in range(1, 5)],
-                                      USERS), "users", "overwrite", commit)
+    write_rows(spark, store, "events", _log())
+    write_rows(spark, store, "promotions", [promotion(p) for p in ("p1", "p2", "p3")])
+    write_rows(spark, store, "users", [{"user_id": f"u{u}", "run_id": "clean-run"} for u in range(1, 5)])
     ctx = RunContext(config, RUN_DATE, "response")
 
     report = run_stage(spark, store, ctx, run_response)   # succeeds: no DataQualityError

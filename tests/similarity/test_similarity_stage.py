@@ -8,14 +8,16 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
-from sim_rows import app_config, clustered_world, events_frame
 
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.ranking import RankingConfig
 from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.stage import run_similarity
 from recsys_spark.stage_runner import run_stage
-from recsys_spark.tables import CommitInfo, TableStore
+from recsys_spark.tables import CommitInfo
+from tests.factories import event, frame, make_config
+from tests.interference import CommitsBeforeTheFirstWrite
+from tests.similarity.sim_rows import clustered_world
 
 RUN_DATE = dt.date(2026, 11, 5)  # the world's last day: the test window; 11-04 validates
 # Hit-rate@10 of co-occurrence must beat global popularity by at least this much (absolute). With
@@ -31,9 +33,9 @@ def test_similarity_stage_chooses_on_validation_and_reruns_identically(spark, tm
     cfg = SimilarityConfig(top_k=10, min_support=2, half_life_days=7.0)
     # The world has only views: here they are what users engage with.
     ranking = RankingConfig(relevant_event_types=("view",))
-    config = app_config(tmp_path, similarity=cfg, ranking=ranking)
-    store = TableStore(spark, config.warehouse)
-    store.write(events_frame(spark, clustered_world()), "events", "overwrite",
+    config = make_config(tmp_path, similarity=cfg, ranking=ranking)
+    store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
+    store.write(frame(spark, "events", clustered_world()), "events", "overwrite",
                 CommitInfo(run_id="setup", stage="clean"), partition_by=["event_date"])
 
     report = run_stage(spark, store, RunContext(config, RUN_DATE, "similarity"), run_similarity)
@@ -62,7 +64,14 @@ def test_similarity_stage_chooses_on_validation_and_reruns_identically(spark, tm
         (F.substring("item_id", 2, 2) == F.substring("similar_item_id", 2, 2)).alias("same")).collect()
     assert sum(r.same for r in own) / len(own) >= 0.9
 
-    # Rerun of the same date: the partition is replaced with identical rows.
+    # Rerun of the same date: the partition is replaced with identical rows, although another
+    # writer commits two new users' views of two new items (a pair it would rank) mid-run: the
+    # rerun computes from, and records, the version of `events` it read.
+    store.arm("events", [event(9000 + n, "2026-11-04", "view", user, item_id=item, category="c9.sub")
+                         for n, (user, item) in enumerate([("u_late0", "i900"), ("u_late0", "i901"),
+                                                           ("u_late1", "i900"), ("u_late1", "i901")])])
     run_stage(spark, store, RunContext(config, RUN_DATE, "similarity"), run_similarity)
     again_df = store.read("item_similarity").drop("run_id")
     assert_df_equality(again_df.orderBy("item_id", "rank"), first_df.orderBy("item_id", "rank"))
+    rerun = store.read("pipeline_runs").orderBy("started_at").collect()[-1]
+    assert dict(rerun["inputs"]) == {"events": 0} and store.late_version == 1
