@@ -53,7 +53,8 @@ def blend_features(lists: Mapping[str, DataFrame], key: str) -> DataFrame:
     for part in parts[1:]:
         union_df = union_df.unionByName(part)
     columns = feature_names(names)
-    return (union_df.groupBy(USER, key).agg(*[F.max(c).cast("double").alias(c) for c in columns])
+    # each component contributes one row per (user, key) and zeros for the others: sum them
+    return (union_df.groupBy(USER, key).agg(*[F.sum(c).cast("double").alias(c) for c in columns])
             .select(USER, key, *columns))
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,10 +123,13 @@ class _CutLists:
 def _candidate_lists(task: RankingTask, cut: Cut, users_df: DataFrame, pool: int) -> _CutLists:
     out = _CutLists()
     for candidate in task.candidates:
+        started = time.time()
         out.fitted[candidate.name] = candidate.fit(cut)
         list_df = out.fitted[candidate.name].top(users_df, pool).persist(StorageLevel.MEMORY_AND_DISK)
-        list_df.count()
+        rows = list_df.count()
         out.lists[candidate.name] = list_df
+        log.info("%s/%s: %s fitted through %s, %s list rows in %.1f s", task.name, cut.name,
+                 candidate.name, cut.end, rows, time.time() - started)
     return out
 
 

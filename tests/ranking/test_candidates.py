@@ -22,7 +22,8 @@ HISTORY = "user_id string, category string, strength double, last_time timestamp
 
 def cut_of(spark, history, popularity, exclude=None, key="category") -> Cut:
     history_df = spark.createDataFrame(
-        [(u, k, s, dt.datetime(2026, 11, 1, h)) for h, (u, k, s) in enumerate(history)],
+        [(u, k, s, dt.datetime(2026, 11, 1) + dt.timedelta(minutes=n))
+         for n, (u, k, s) in enumerate(history)],
         HISTORY.replace("category", key))
     popularity_df = spark.createDataFrame(popularity, f"{key} string, popularity double")
     exclude_df = (spark.createDataFrame(exclude, f"user_id string, {key} string")
