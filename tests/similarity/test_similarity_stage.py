@@ -14,8 +14,7 @@ from recsys_spark.settings.ranking import RankingConfig
 from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.stage import run_similarity
 from recsys_spark.stage_runner import run_stage
-from recsys_spark.tables import CommitInfo
-from tests.factories import event, frame, make_config
+from tests.factories import event, make_config, write_rows
 from tests.interference import CommitsBeforeTheFirstWrite
 from tests.similarity.sim_rows import clustered_world
 
@@ -35,8 +34,7 @@ def test_similarity_stage_chooses_on_validation_and_reruns_identically(spark, tm
     ranking = RankingConfig(relevant_event_types=("view",))
     config = make_config(tmp_path, similarity=cfg, ranking=ranking)
     store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
-    store.write(frame(spark, "events", clustered_world()), "events", "overwrite",
-                CommitInfo(run_id="setup", stage="clean"), partition_by=["event_date"])
+    write_rows(spark, store, "events", clustered_world())   # the contract's partitioning
 
     report = run_stage(spark, store, RunContext(config, RUN_DATE, "similarity"), run_similarity)
     rows = store.read("model_metrics").collect()
