@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 EXPECTED_TABLES = {
     "events", "events_quarantine", "items", "users", "promotions", "pipeline_runs",
     "model_metrics", "user_features", "user_segments", "item_stats", "item_similarity",
-    "als_user_factors", "als_item_factors", "als_recommendations", "als_category_affinity",
+    "als_user_factors", "als_item_factors", "als_recommendations", "user_category_affinity",
     "promotion_scores", "bandit_arm_stats", "user_promotions",
 }
 STAGES = ["clean"] * TINY_DAYS + ["features", "similarity", "als", "response", "bandit"]
@@ -26,9 +26,13 @@ def test_run_succeeds_and_prints_a_summary(tiny_pipeline: PipelineRun):
     assert tiny_pipeline.returncode == 0, tiny_pipeline.stderr[-4000:]
     lines = tiny_pipeline.stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["stage", "run_date", "status"]
-    stages = [line.split()[0] for line in lines[2:-1]]
-    assert stages == STAGES
-    assert all(line.split()[2] == "succeeded" for line in lines[2:-1])
+    # the table, then one line per published ranking (what won and why), then the total
+    table = lines[2:2 + len(STAGES)]
+    assert [line.split()[0] for line in table] == STAGES
+    assert all(line.split()[2] == "succeeded" for line in table)
+    decisions = [line.split(":")[0] for line in lines[2 + len(STAGES):-1]]
+    assert decisions == ["features/categories", "similarity/neighbours", "als/items"]
+    assert lines[-1].startswith("total ")
 
 
 def test_every_table_is_a_delta_table_readable_without_spark(tiny_pipeline: PipelineRun):
