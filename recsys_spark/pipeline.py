@@ -2,21 +2,23 @@
 
 ``recsys run`` and ``jobs/run_pipeline.py`` call :func:`run_pipeline`. Each stage runs through
 :func:`stage_runner.run_stage`, so every attempt has its `pipeline_runs` row; a failed stage
-stops the stages after it.
+stops the stages after it, and the run's exit code is that stage's (the table in
+:mod:`recsys_spark.errors`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
 from recsys_spark.config import AppConfig
-from recsys_spark.errors import RecsysError
+from recsys_spark.errors import EXIT_BUG, EXIT_OK, RecsysError, exit_code_for, one_line
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.stage_runner import StageFn, run_stage
 from recsys_spark.tables import TableStore
@@ -55,6 +57,7 @@ class StageOutcome:
     seconds: float
     report: StageReport | None = None
     error: str | None = None
+    exit_code: int = EXIT_OK    # of a failed stage: its error's code (errors.exit_code_for)
 
 
 @dataclass
@@ -64,6 +67,16 @@ class PipelineResult:
     @property
     def succeeded(self) -> bool:
         return all(o.status != "failed" for o in self.outcomes)
+
+    @property
+    def failed(self) -> StageOutcome | None:
+        return next((o for o in self.outcomes if o.status == "failed"), None)
+
+    @property
+    def exit_code(self) -> int:
+        """0, or the code of the stage that failed (the pipeline stops there)."""
+        failed = self.failed
+        return failed.exit_code if failed is not None else EXIT_OK
 
 
 def select_stages(only: Sequence[str] = (), from_stage: str | None = None) -> list[str]:
@@ -82,32 +95,48 @@ def select_stages(only: Sequence[str] = (), from_stage: str | None = None) -> li
 def run_pipeline(spark: SparkSession, store: TableStore, config: AppConfig,
                  run_dates: Sequence[dt.date], stages: Sequence[str],
                  on_stage_done: Callable[[StageOutcome], None] | None = None,
-                 load: Callable[[str], StageFn] = load_stage) -> PipelineResult:
+                 load: Callable[[str], StageFn] = load_stage,
+                 stage_options: Mapping[str, Mapping[str, object]] | None = None
+                 ) -> PipelineResult:
     """Run the daily stages for every date, then the model stages for the last date.
 
-    Returns the outcomes; stops at the first failure (its error is in the outcome and the
-    `pipeline_runs` table), so later stages never read half-made inputs.
+    ``stage_options``: keyword arguments per stage name, e.g. ``{"clean": {"allow_empty":
+    True}}``. Returns the outcomes; stops at the first failure (its error and exit code are in
+    the outcome, the error in `pipeline_runs` too), so later stages never read half-made
+    inputs. A bug's traceback is logged.
     """
     result = PipelineResult()
     plan: list[tuple[str, dt.date]] = []
     for day in run_dates:
         plan += [(s, day) for s in stages if s in DAILY_STAGES]
     plan += [(s, run_dates[-1]) for s in stages if s in MODEL_STAGES]
+    options = stage_options or {}
     for stage, day in plan:
         ctx = RunContext(config=config, run_date=day, stage=stage)
         started = time.time()
+        fn = load(stage)
+        if options.get(stage):
+            fn = functools.partial(fn, **options[stage])
         try:
-            report = run_stage(spark, store, ctx, load(stage))
+            report = run_stage(spark, store, ctx, fn)
         except Exception as exc:  # recorded, reported, then the pipeline stops
+            code = exit_code_for(exc)
+            error = (f"{type(exc).__name__}: {_first_line(exc)}" if code == EXIT_BUG
+                     else one_line(exc))
             outcome = StageOutcome(stage, day, "failed", time.time() - started,
-                                   error=f"{type(exc).__name__}: {exc}")
+                                   error=error, exit_code=code)
             result.outcomes.append(outcome)
             if on_stage_done:
                 on_stage_done(outcome)
-            log.error("stage %s for %s failed: %s", stage, day, exc)
+            log.error("stage %s for %s failed: %s", stage, day, error, exc_info=code == EXIT_BUG)
             break
         outcome = StageOutcome(stage, day, "succeeded", time.time() - started, report)
         result.outcomes.append(outcome)
         if on_stage_done:
             on_stage_done(outcome)
     return result
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
