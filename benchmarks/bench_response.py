@@ -20,15 +20,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys_spark.config import AppConfig
+from recsys_spark.domain.promotions import servable_promotions
 from recsys_spark.response.feature_set import OptionalInputs, candidate_spec
 from recsys_spark.response.model import ResponseModel
-from recsys_spark.response.scoring import (
-    candidate_users,
-    eligible_pairs,
-    filter_active_promotions,
-    score_pairs,
-    user_categories,
-)
+from recsys_spark.response.scoring import candidate_users, eligible_pairs, score_pairs, user_categories
 from recsys_spark.response.stage import model_path, run_response
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
@@ -166,11 +161,11 @@ def main() -> None:
     events = store.read("events")
     promos = store.read("promotions")
     pairs_df = eligible_pairs(candidate_users(store.read("users"), events, None, cfg, RUN_DATE),
-                              filter_active_promotions(promos, events, RUN_DATE),
+                              servable_promotions(promos, events, RUN_DATE),
                               user_categories(events, None, RUN_DATE), cfg.targeting)
     t0 = time.time()
     scores_df = score_pairs(pairs_df, model, candidate_spec(OptionalInputs()), events, promos,
-                            OptionalInputs(), cfg, RUN_DATE, ctx.run_id, ctx.run_id)
+                            OptionalInputs(), cfg, RUN_DATE, ctx.run_id)
     scores_df.write.format("noop").mode("overwrite").save()
     score_s = time.time() - t0
     pairs = report.rows_out

@@ -17,11 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import SparkSession
-
 from recsys_spark.config import AppConfig
 from recsys_spark.errors import ConfigError
-from recsys_spark.tables import CommitInfo, TableStore, TxnId
+from recsys_spark.tables import CommitInfo, TxnId
 
 log = logging.getLogger(__name__)
 
@@ -85,34 +83,7 @@ class StageReport:
     metrics: dict[str, float] = field(default_factory=dict)
     quality: dict[str, str] = field(default_factory=dict)      # check -> "pass"/"fail: ..."
     notes: dict[str, str] = field(default_factory=dict)
-
-
-def record_stage_run(spark: SparkSession, store: TableStore, ctx: RunContext, report: StageReport,
-                     status: str, started: float, error: str | None = None) -> None:
-    """Append one row to `pipeline_runs` (one row per stage attempt)."""
-    from recsys_spark.schemas import PIPELINE_RUNS
-
-    row: dict[str, Any] = {
-        "run_id": ctx.run_id,
-        "run_date": ctx.run_date,
-        "stage": ctx.stage,
-        "attempt": ctx.attempt,
-        "status": status,
-        "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc),
-        "duration_s": round(time.time() - started, 3),
-        "inputs": {k: int(v) for k, v in report.inputs.items()},
-        "outputs": {k: int(v) for k, v in report.outputs.items()},
-        "rows_in": int(report.rows_in),
-        "rows_out": int(report.rows_out),
-        "metrics": {k: float(v) for k, v in report.metrics.items()},
-        "quality": dict(report.quality),
-        "notes": dict(report.notes),
-        "error": error,
-        "config_fingerprint": ctx.config.fingerprint(),
-    }
-    df = spark.createDataFrame([row], PIPELINE_RUNS)
-    store.write(df, PIPELINE_RUNS_TABLE, "append", ctx.commit_info(status=status),
-                partition_by=["run_date"])
+    files_read: dict[str, int] = field(default_factory=dict)   # table -> data files read
 
 
 def summarize(values: Mapping[str, Any]) -> str:

@@ -1,26 +1,28 @@
-"""Running one stage: timing, the `pipeline_runs` record, and the idempotent write helpers.
+"""Running one stage: timing and its `pipeline_runs` record, also when it fails.
 
-A stage is a function ``(spark, store, ctx) -> StageReport`` that reads its inputs through the
-store, writes its outputs with :func:`write_run_partition` (or its own write), and reports.
+A stage is a function ``(spark, store, ctx) -> StageReport`` that reads its inputs through
+:class:`recsys_spark.stage_io.Inputs` and writes its outputs with
+:func:`recsys_spark.stage_io.write_output`, filling the report as it goes.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from recsys_spark.errors import RecsysError
-from recsys_spark.runs import RunContext, StageReport, record_stage_run
-from recsys_spark.schemas import MODEL_METRICS
-from recsys_spark.tables import TableStore, WriteResult
+from recsys_spark.runs import PIPELINE_RUNS_TABLE, RunContext, StageReport
+from recsys_spark.schemas import PIPELINE_RUNS
+from recsys_spark.stage_io import write_output
+from recsys_spark.tables import TableStore
 
 log = logging.getLogger(__name__)
 
 StageFn = Callable[[SparkSession, TableStore, RunContext], StageReport]
-MODEL_METRICS_TABLE = "model_metrics"
 
 
 def run_stage(spark: SparkSession, store: TableStore, ctx: RunContext, fn: StageFn) -> StageReport:
@@ -40,31 +42,27 @@ def run_stage(spark: SparkSession, store: TableStore, ctx: RunContext, fn: Stage
     return report
 
 
-def write_run_partition(store: TableStore, ctx: RunContext, df: DataFrame, table: str,
-                        partition_column: str = "run_date", allow_new_columns: bool = False
-                        ) -> WriteResult:
-    """Replace this run date's partition of ``table`` with ``df`` (idempotent per run date)."""
-    key = ctx.run_date.isoformat()
-    return store.write(df, table, "overwrite", ctx.commit_info(), partition_by=[partition_column],
-                       replace_partitions={partition_column: [key]},
-                       txn=ctx.txn(table, key), allow_new_columns=allow_new_columns)
-
-
-def write_model_metrics(spark: SparkSession, store: TableStore, ctx: RunContext,
-                        rows: Iterable[Mapping[str, Any]]) -> WriteResult:
-    """Replace this (run date, stage) slice of `model_metrics` with ``rows``.
-
-    Each row needs ``model``, ``metric``, ``value`` and may give ``split`` and ``params``.
-    """
-    records = [{
-        "run_id": ctx.run_id, "run_date": ctx.run_date, "stage": ctx.stage,
-        "model": str(r["model"]), "metric": str(r["metric"]),
-        "value": None if r.get("value") is None else float(r["value"]),
-        "split": r.get("split"), "params": {k: str(v) for k, v in (r.get("params") or {}).items()},
-    } for r in rows]
-    df = spark.createDataFrame(records, MODEL_METRICS)
-    key = ctx.run_date.isoformat()
-    return store.write(df, MODEL_METRICS_TABLE, "overwrite", ctx.commit_info(),
-                       partition_by=["run_date", "stage"],
-                       replace_partitions={"run_date": [key], "stage": [ctx.stage]},
-                       txn=ctx.txn(MODEL_METRICS_TABLE, f"{key}/{ctx.stage}"))
+def record_stage_run(spark: SparkSession, store: TableStore, ctx: RunContext, report: StageReport,
+                     status: str, started: float, error: str | None = None) -> None:
+    """Append one row to `pipeline_runs` (one row per stage attempt)."""
+    metrics = {k: float(v) for k, v in report.metrics.items()}
+    metrics.update({f"files_read.{table}": float(n) for table, n in report.files_read.items()})
+    row: dict[str, Any] = {
+        "run_id": ctx.run_id,
+        "run_date": ctx.run_date,
+        "stage": ctx.stage,
+        "attempt": ctx.attempt,
+        "status": status,
+        "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc),
+        "duration_s": round(time.time() - started, 3),
+        "inputs": {k: int(v) for k, v in report.inputs.items()},
+        "outputs": {k: int(v) for k, v in report.outputs.items()},
+        "rows_in": int(report.rows_in),
+        "rows_out": int(report.rows_out),
+        "metrics": metrics,
+        "quality": dict(report.quality),
+        "notes": {"delta_backend": store.backend_name, **report.notes},
+        "error": error,
+        "config_fingerprint": ctx.config.fingerprint(),
+    }
+    write_output(store, ctx, None, PIPELINE_RUNS_TABLE, spark.createDataFrame([row], PIPELINE_RUNS))

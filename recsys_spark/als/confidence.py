@@ -16,12 +16,6 @@ from recsys_spark.settings.als import AlsConfig
 SECONDS_PER_DAY = 86_400.0
 
 
-def filter_window(events_df: DataFrame, run_date: dt.date, window_days: int) -> DataFrame:
-    """Events with event_date in (run_date - window_days, run_date]."""
-    start = run_date - dt.timedelta(days=window_days - 1)
-    return events_df.filter((F.col("event_date") >= F.lit(start)) & (F.col("event_date") <= F.lit(run_date)))
-
-
 def filter_item_interactions(events_df: DataFrame, config: AlsConfig) -> DataFrame:
     """Events of a known user on an item whose type has a weight > 0."""
     return events_df.filter(F.col("user_id").isNotNull() & F.col("item_id").isNotNull()

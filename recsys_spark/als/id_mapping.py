@@ -18,6 +18,7 @@ from pyspark.sql.types import IntegerType, LongType, StructField, StructType
 from recsys_spark.errors import RecsysError, TableError
 from recsys_spark.runs import RunContext
 from recsys_spark.schemas.als import ALS_ID_MAP
+from recsys_spark.stage_io import write_output
 from recsys_spark.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,16 @@ class AlsIdRangeError(RecsysError, OverflowError):
     """More distinct ids than ALS's 32-bit indices can hold."""
 
 
-def read_id_map(spark: SparkSession, store: TableStore, kind: Kind) -> DataFrame:
-    """The current mapping of one kind: DataFrame[id string, idx long] (empty when none yet)."""
+def read_id_map(spark: SparkSession, store: TableStore, kind: Kind, version: int | None = None
+                ) -> DataFrame:
+    """The mapping of one kind (latest, or at ``version``): DataFrame[id string, idx long]
+    (empty when none yet). Only the kind's partition is read."""
     if not store.exists(ID_MAP_TABLE):
         empty = StructType([StructField("id", ALS_ID_MAP["id"].dataType, False),
                             StructField("idx", LongType(), False)])
         return spark.createDataFrame([], empty)
-    return store.read(ID_MAP_TABLE).filter(F.col("kind") == kind).select("id", "idx")
+    return store.read(ID_MAP_TABLE, version=version,
+                      partition_filters=[("kind", "=", kind)]).select("id", "idx")
 
 
 def assign_new_indices(spark: SparkSession, existing_df: DataFrame, ids_df: DataFrame,
@@ -91,19 +95,15 @@ def update_id_map(spark: SparkSession, store: TableStore, ctx: RunContext, kind:
     wanted_df = ids_df.select("id").distinct()
     if n_new == 0:
         return existing_df.join(wanted_df, on="id", how="inner")
-    rows_df = new_df.select(F.lit(kind).alias("kind"), "id", "idx", F.lit(ctx.run_id).alias("run_id"),
-                            F.lit(ctx.run_date).alias("run_date"))
-    rows_df = rows_df.select([F.col(f.name).cast(f.dataType) for f in ALS_ID_MAP.fields])
-    result = store.write(rows_df, ID_MAP_TABLE, "append", ctx.commit_info(kind=kind),
-                         partition_by=["kind"],
-                         txn=ctx.txn(ID_MAP_TABLE, f"{kind}/{ctx.run_date.isoformat()}"))
+    result = write_output(store, ctx, None, ID_MAP_TABLE, new_df.withColumn("kind", F.lit(kind)),
+                          txn_key=f"{kind}/{ctx.run_date.isoformat()}")
     if result.skipped:
         # The same attempt already committed this app id: the new ids would silently lack indices.
         raise TableError(f"{ID_MAP_TABLE}: {n_new} new {kind} ids not written (transaction "
                          f"{kind}/{ctx.run_date} of attempt {ctx.attempt} already committed); "
                          "rerun the stage")
     log.info("als_id_map: %s new %s ids from index %s", result.rows_written, kind, first_idx)
-    return read_id_map(spark, store, kind).join(wanted_df, on="id", how="inner")
+    return read_id_map(spark, store, kind, result.version).join(wanted_df, on="id", how="inner")
 
 
 def with_index(df: DataFrame, map_df: DataFrame, id_col: str, idx_col: str) -> DataFrame:

@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.als.candidate_scoring import SCORED_SCHEMA, collect_pool, top_n_scorer
+from recsys_spark.domain.events import top_level
 from recsys_spark.settings.als import AlsConfig
 
 SOURCE_ALS = "als"
@@ -24,11 +25,6 @@ def dot(left: Column, right: Column) -> Column:
     """Dot product of two equal-length float arrays, accumulated in double."""
     products = F.zip_with(left, right, lambda x, y: x.cast("double") * y.cast("double"))
     return F.aggregate(products, F.lit(0.0).cast("double"), lambda acc, x: acc + x)
-
-
-def top_level(category: Column) -> Column:
-    """"top.sub" -> "top"."""
-    return F.substring_index(category, ".", 1)
 
 
 def item_popularity(ratings_df: DataFrame) -> DataFrame:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,25 +17,16 @@ from pyspark import StorageLevel
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from recsys_spark.als import evaluate as ev
 from recsys_spark.als import recommend as rc
-from recsys_spark.als.confidence import build_ratings, end_of_day, filter_window
+from recsys_spark.als.confidence import build_ratings, end_of_day
 from recsys_spark.als.id_mapping import update_id_map, with_id, with_index
 from recsys_spark.als.train import ITEM_IDX, USER_IDX, AlsParams, fit_als, save_model
-from recsys_spark.errors import UnknownTableError
-from recsys_spark.features.inputs import event_date_window
 from recsys_spark.runs import RunContext, StageReport
-from recsys_spark.schemas.als import (
-    ALS_CATEGORY_AFFINITY,
-    ALS_ITEM_FACTORS,
-    ALS_RECOMMENDATIONS,
-    ALS_USER_FACTORS,
-)
 from recsys_spark.settings.als import AlsConfig
-from recsys_spark.stage_runner import write_model_metrics, write_run_partition
-from recsys_spark.tables import PartitionFilter, TableStore
+from recsys_spark.stage_io import DateWindow, Inputs, write_metrics, write_output
+from recsys_spark.tables import TableStore
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +42,6 @@ class AlsInputs:
     users_df: DataFrame | None
     segments_df: DataFrame | None
     similarity_df: DataFrame | None
-    versions: dict[str, int]
 
 
 @dataclass
@@ -64,50 +53,15 @@ class Factors:
     item_factors_df: DataFrame   # [item_id, features]
 
 
-def _read_required(store: TableStore, table: str, versions: dict[str, int],
-                   partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame:
-    try:
-        version = store.version(table)
-    except UnknownTableError:
-        raise UnknownTableError(f"als needs table {table!r}, which does not exist in "
-                                f"{store.root}: run `recsys clean` for this run date first") from None
-    versions[table] = version
-    return store.read(table, version=version, partition_filters=partition_filters)
-
-
-def _read_optional(store: TableStore, table: str, versions: dict[str, int]) -> DataFrame | None:
-    if not store.exists(table):
-        return None
-    versions[table] = store.version(table)
-    return store.read(table, version=versions[table])
-
-
-def _read_latest_run(store: TableStore, table: str, versions: dict[str, int],
-                     ctx: RunContext) -> DataFrame | None:
-    """The newest run_date partition <= the run's date of a per-run table (None if there is none)."""
-    if not store.exists(table):
-        return None
-    versions[table] = store.version(table)
-    return store.read_latest_run(table, ctx.run_date, version=versions[table])
-
-
-def read_inputs(store: TableStore, ctx: RunContext) -> AlsInputs:
-    """Read every input at its current version. Raises UnknownTableError without `events`."""
-    config = ctx.config.als
-    versions: dict[str, int] = {}
-    events_df = filter_window(_read_required(store, "events", versions,
-                                             event_date_window(ctx.run_date, config.window_days)),
-                              ctx.run_date, config.window_days)
-    segments_df = None
-    if config.cold_start == "segment":
-        segments_df = _read_latest_run(store, "user_segments", versions, ctx)
+def read_inputs(inputs: Inputs, config: AlsConfig) -> AlsInputs:
+    """Every input, pinned. Raises UnknownTableError without `events`."""
+    segments_df = inputs.latest_run("user_segments") if config.cold_start == "segment" else None
     return AlsInputs(
-        events_df=events_df,
-        items_df=_read_optional(store, "items", versions),
-        users_df=_read_optional(store, "users", versions),
+        events_df=inputs.required("events", DateWindow.ending(inputs.ctx.run_date, config.window_days)),
+        items_df=inputs.optional("items"),
+        users_df=inputs.optional("users"),
         segments_df=segments_df,
-        similarity_df=_read_latest_run(store, "item_similarity", versions, ctx),
-        versions=versions)
+        similarity_df=inputs.latest_run("item_similarity"))
 
 
 def fit_factors(ratings_df: DataFrame, user_map_df: DataFrame, item_map_df: DataFrame,
@@ -121,12 +75,6 @@ def fit_factors(ratings_df: DataFrame, user_map_df: DataFrame, item_map_df: Data
     item_df = model.itemFactors.withColumnRenamed("id", ITEM_IDX).transform(
         with_id, item_map_df, ITEM_IDX, "item_id").select("item_id", "features")
     return Factors(model, user_df, item_df)
-
-
-def conform(df: DataFrame, schema: StructType, ctx: RunContext) -> DataFrame:
-    """Add run_id/run_date and cast to the table's columns, in order."""
-    with_run_df = df.withColumn("run_id", F.lit(ctx.run_id)).withColumn("run_date", F.lit(ctx.run_date))
-    return with_run_df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
 def _metric_rows(model: str, values: dict[str, float], params: dict[str, str] | None = None
@@ -218,10 +166,10 @@ def build_outputs(inputs: AlsInputs, events_df: DataFrame, ratings_df: DataFrame
                                 purchased_df, config.top_n)
     affinity_df = rc.category_affinity(factors.user_factors_df, factors.item_factors_df, item_cat_df)
     return {
-        "als_user_factors": conform(factors.user_factors_df, ALS_USER_FACTORS, ctx),
-        "als_item_factors": conform(factors.item_factors_df, ALS_ITEM_FACTORS, ctx),
-        "als_recommendations": conform(warm_df.unionByName(cold_df), ALS_RECOMMENDATIONS, ctx),
-        "als_category_affinity": conform(affinity_df, ALS_CATEGORY_AFFINITY, ctx),
+        "als_user_factors": factors.user_factors_df,
+        "als_item_factors": factors.item_factors_df,
+        "als_recommendations": warm_df.unionByName(cold_df),
+        "als_category_affinity": affinity_df,
     }
 
 
@@ -230,11 +178,11 @@ def run_als(spark: SparkSession, store: TableStore, ctx: RunContext, tune: bool 
     AlsIdRangeError when ids exceed ALS's int range."""
     config = ctx.config.als
     started = time.time()  # seconds_* metrics are cumulative from here
-    inputs = read_inputs(store, ctx)
+    report = StageReport()
+    inputs = read_inputs(Inputs(store, ctx, report), config)
     events_df = inputs.events_df.persist(StorageLevel.MEMORY_AND_DISK)
     ratings_df = build_ratings(events_df, config, end_of_day(ctx.run_date)).persist(
         StorageLevel.MEMORY_AND_DISK)
-    report = StageReport(inputs=dict(inputs.versions))
     try:
         report.rows_in = ratings_df.count()
         # Maps are joined many times (indexing, factors back to ids, evaluation): keep them.
@@ -260,13 +208,12 @@ def run_als(spark: SparkSession, store: TableStore, ctx: RunContext, tune: bool 
 
         outputs = build_outputs(inputs, events_df, ratings_df, item_cat_df, factors, ctx)
         for table, df in outputs.items():
-            result = write_run_partition(store, ctx, df, table)
-            report.outputs[table] = result.version
+            result = write_output(store, ctx, report, table, df)
             report.metrics[f"rows_{table}"] = float(result.rows_written)
         report.rows_out = int(report.metrics["rows_als_recommendations"])
         report.metrics["seconds_outputs"] = round(time.time() - started, 3)
         if metric_rows:
-            report.outputs["model_metrics"] = write_model_metrics(spark, store, ctx, metric_rows).version
+            write_metrics(store, ctx, report, metric_rows)
             for row in metric_rows:
                 if row["model"] in ("als", "popularity") and row["split"] == ev.SPLIT:
                     report.metrics[f"{row['model']}_{row['metric']}"] = float(row["value"])

@@ -18,10 +18,10 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from recsys_spark.domain.events import PROMO_IMPRESSION
 from recsys_spark.settings.bandit import BanditConfig
 
 GLOBAL_CONTEXT = "global"
-IMPRESSION = "promo_impression"
 
 
 def window_bounds(run_date: dt.date, config: BanditConfig) -> tuple[dt.date, dt.date]:
@@ -39,7 +39,8 @@ def rewarded_impressions(events_df: DataFrame, run_date: dt.date, config: Bandit
     run_end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     known_df = events_df.filter(F.col("user_id").isNotNull() & F.col("promotion_id").isNotNull()
                                 & (F.col("event_date") <= F.lit(end)))
-    imp_df = (known_df.filter((F.col("event_type") == IMPRESSION) & (F.col("event_date") >= F.lit(start)))
+    imp_df = (known_df.filter((F.col("event_type") == PROMO_IMPRESSION)
+                              & (F.col("event_date") >= F.lit(start)))
               .select("user_id", "promotion_id", "event_id", "event_time"))
     rew_df = (known_df.filter((F.col("event_type") == config.reward_event)
                               & (F.col("event_date") >= F.lit(start)))

@@ -1,8 +1,8 @@
 """Business rules, enforced in Spark across all users.
 
-* Eligibility: a promotion is active on the run date (start_date <= run_date <= end_date) and
-  has budget left (budget minus promo_redeem events up to the run date > 0). Targeting beyond
-  that (categories, tastes) is the response model's job: it scores only sensible pairs.
+* Eligibility: a promotion is servable on the run date (domain/promotions.py: active, with
+  budget left; a null budget is unlimited). Targeting beyond that (categories, tastes) is the
+  response model's job: it scores only sensible pairs.
 * Frequency cap: a (user, promotion) with >= X impressions in the last Y days is not a candidate.
 * Slots and promo types: at most N promotions and at most one per promo type per user
   (policies.select_slots).
@@ -29,29 +29,11 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.bandit.arm_stats import IMPRESSION
 from recsys_spark.bandit.sampling import keyed_uniform
+from recsys_spark.domain.events import PROMO_IMPRESSION
 from recsys_spark.settings.bandit import BanditConfig
 
 OPEN, ASSIGNED, REJECTED = "open", "assigned", "rejected"
-
-
-def eligible_promotions(promotions_df: DataFrame, events_df: DataFrame, run_date: dt.date) -> DataFrame:
-    """Promotions active on the run date with budget left.
-
-    Returns:
-        promotion_id, promo_type, remaining_budget (double).
-    """
-    redeemed_df = (events_df.filter((F.col("event_type") == "promo_redeem")
-                                    & (F.col("event_date") <= F.lit(run_date))
-                                    & F.col("promotion_id").isNotNull())
-                   .groupBy("promotion_id").agg(F.countDistinct("event_id").alias("redeemed")))
-    remaining = F.col("budget").cast("double") - F.coalesce(F.col("redeemed"), F.lit(0)).cast("double")
-    return (promotions_df
-            .filter((F.col("start_date") <= F.lit(run_date)) & (F.col("end_date") >= F.lit(run_date)))
-            .join(redeemed_df, on="promotion_id", how="left")
-            .select("promotion_id", "promo_type", remaining.alias("remaining_budget"))
-            .filter(F.col("remaining_budget") > 0))
 
 
 def filter_frequency_capped(candidates_df: DataFrame, events_df: DataFrame, run_date: dt.date,
@@ -59,7 +41,7 @@ def filter_frequency_capped(candidates_df: DataFrame, events_df: DataFrame, run_
     """Drops (user, promotion) pairs shown >= frequency_cap_impressions times in the last
     frequency_cap_days days (run date included)."""
     since = run_date - dt.timedelta(days=config.frequency_cap_days - 1)
-    capped_df = (events_df.filter((F.col("event_type") == IMPRESSION)
+    capped_df = (events_df.filter((F.col("event_type") == PROMO_IMPRESSION)
                                   & (F.col("event_date") >= F.lit(since))
                                   & (F.col("event_date") <= F.lit(run_date))
                                   & F.col("user_id").isNotNull())
@@ -112,7 +94,8 @@ def allocate_budget(candidates_df: DataFrame, config: BanditConfig) -> DataFrame
 
     Args:
         candidates_df: user_id, promotion_id, promo_type, score, type_score,
-            expected_redemptions (expected_response x P(visit)), remaining_budget (one row per
+            expected_redemptions (expected_response x P(visit)), remaining_budget (null =
+            unlimited; one row per
             eligible pair of a non-holdout user).
 
     Returns:
@@ -154,7 +137,9 @@ def allocate_budget(candidates_df: DataFrame, config: BanditConfig) -> DataFrame
         proposed_er = F.when(F.col("_proposed"), F.col("expected_redemptions")).otherwise(0.0)
         # Running sum in score order; a proposal fits while used + running sum <= remaining budget.
         df = df.withColumn("_cum", F.sum(proposed_er).over(promo_order))
-        fits = F.col("_used") + F.col("_cum") <= F.col("remaining_budget") + F.lit(1e-9)
+        # A null remaining budget is unlimited (domain/promotions.py): every proposal fits.
+        fits = F.coalesce(F.col("_used") + F.col("_cum") <= F.col("remaining_budget") + F.lit(1e-9),
+                          F.lit(True))
         df = (df.withColumn("status", F.when(F.col("_proposed") & fits, F.lit(ASSIGNED))
                             .when(F.col("_proposed"), F.lit(REJECTED))
                             .otherwise(F.col("status")))

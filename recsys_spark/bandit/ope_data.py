@@ -29,9 +29,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.bandit.arm_stats import IMPRESSION, credited_impressions
+from recsys_spark.bandit.arm_stats import credited_impressions
 from recsys_spark.bandit.propensity import thompson_propensity
 from recsys_spark.bandit.sampling import beta_ppf
+from recsys_spark.domain.events import PROMO_IMPRESSION
 from recsys_spark.errors import RecsysError
 from recsys_spark.settings.bandit import BanditConfig
 
@@ -80,7 +81,7 @@ def logged_from_events(events_df: DataFrame, config: BanditConfig) -> DataFrame:
     (event_id, event_time, event_type, user_id, promotion_id, position, propensity)."""
     known_df = events_df.filter(F.col("user_id").isNotNull() & F.col("promotion_id").isNotNull()
                                 & F.col("event_time").isNotNull())
-    imp_df = known_df.filter((F.col("event_type") == IMPRESSION) & (F.col("propensity") > 0)
+    imp_df = known_df.filter((F.col("event_type") == PROMO_IMPRESSION) & (F.col("propensity") > 0)
                              & F.col("position").isNotNull())
     rew_df = known_df.filter(F.col("event_type") == config.reward_event).select(
         "user_id", "promotion_id", F.col("event_id").alias("reward_event_id"),

@@ -4,8 +4,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 from recsys_spark.bandit.ope import Estimate, estimate_policy_value
 from recsys_spark.bandit.ope_data import (
@@ -16,9 +18,9 @@ from recsys_spark.bandit.ope_data import (
     read_jsonl,
     read_obd,
 )
-from recsys_spark.bandit.ope_truth import find_truth_root, read_response_truth, true_policy_value
-from recsys_spark.runs import RunContext, derive_seed
+from recsys_spark.runs import RunContext, StageReport, derive_seed
 from recsys_spark.schemas.bandit import OPE_ESTIMATES
+from recsys_spark.stage_io import Inputs, write_output
 from recsys_spark.tables import TableStore, WriteResult
 
 log = logging.getLogger(__name__)
@@ -26,14 +28,20 @@ log = logging.getLogger(__name__)
 OPE_TABLE = "ope_estimates"
 
 
+class PolicyTruth(Protocol):
+    """The true value of a policy on the evaluated samples, where it is known (simulated logs;
+    see simulate/evaluation.py). Real logs have none."""
+
+    def value(self, samples_df: DataFrame, dist_df: DataFrame, logged: bool) -> float | None: ...
+
+
 def run_ope(spark: SparkSession, store: TableStore, ctx: RunContext, source: str, path: str | None,
-            policies: Sequence[str], dataset: str | None = None
+            policies: Sequence[str], dataset: str | None = None, truth: PolicyTruth | None = None
             ) -> tuple[str, dict[str, list[Estimate]], WriteResult]:
     """Evaluate ``policies`` on the logs and replace their (run_date, dataset, policy) partitions.
 
-    On simulated logs (jsonl read from a landing folder with the simulator's ground truth, or
-    the warehouse events of the configured landing) every estimate also carries the policy's
-    true value on the same samples (ope_truth.py); otherwise true_value is None (e.g. obd).
+    With ``truth`` (simulated logs) every estimate also carries the policy's true value on the
+    same samples; otherwise true_value is None (e.g. obd).
 
     Returns:
         (dataset name, policy -> estimates, the write result).
@@ -51,15 +59,11 @@ def run_ope(spark: SparkSession, store: TableStore, ctx: RunContext, source: str
             raise OpeInputError("--source jsonl needs --input PATH")
         logged_df = read_jsonl(spark, path, config)
     elif source == "events":
-        logged_df = logged_from_events(store.read("events"), config)
+        logged_df = logged_from_events(Inputs(store, ctx, StageReport()).required("events"), config)
     else:
         raise OpeInputError(f"--source {source!r}: choose obd, jsonl or events")
     name = dataset or dataset_name(source, path or "warehouse/events")
     logged_df = logged_df.localCheckpoint(eager=True)
-    truth_root = find_truth_root(source, path, ctx.config.landing.root)
-    truth_df = read_response_truth(spark, truth_root) if truth_root else None
-    if truth_root:
-        log.info("ope: true values from the simulator's ground truth in %s", truth_root)
     results: dict[str, list[Estimate]] = {}
     records = []
     for policy in policies:
@@ -68,22 +72,18 @@ def run_ope(spark: SparkSession, store: TableStore, ctx: RunContext, source: str
         parts = evaluation(policy, logged_df, config, seed)
         estimates = estimate_policy_value(parts.samples_df, seed, config.bootstrap_replicates,
                                           config.bootstrap_blocks)
-        if truth_df is not None:
-            true_value = true_policy_value(parts.samples_df, parts.dist_df, truth_df,
-                                           config.reward_event, logged=policy == "logged")
+        if truth is not None:
+            true_value = truth.value(parts.samples_df, parts.dist_df, logged=policy == "logged")
             estimates = [dataclasses.replace(e, true_value=true_value) for e in estimates]
         results[policy] = estimates
-        records += [{"run_id": ctx.run_id, "run_date": ctx.run_date, "dataset": name, "policy": policy,
+        records += [{"dataset": name, "policy": policy,
                      "estimator": e.estimator, "estimate": e.estimate, "ci_lower": e.ci_lower,
                      "ci_upper": e.ci_upper, "n": e.n, "n_bootstrap": e.n_bootstrap,
                      "true_value": e.true_value, "source": source} for e in estimates]
         log.info("ope %s %s: %s", name, policy, estimates)
-    df = spark.createDataFrame(records, OPE_ESTIMATES)
-    key = ctx.run_date.isoformat()
-    result = store.write(df, OPE_TABLE, "overwrite", ctx.commit_info(), partition_by=[
-        "run_date", "dataset", "policy"], replace_partitions={
-        "run_date": [key], "dataset": [name], "policy": list(policies)},
-        txn=ctx.txn(OPE_TABLE, f"{key}/{name}/{'+'.join(policies)}"))
+    schema = StructType([f for f in OPE_ESTIMATES.fields if f.name not in ("run_id", "run_date")])
+    result = write_output(store, ctx, None, OPE_TABLE, spark.createDataFrame(records, schema),
+                          partitions={"dataset": [name], "policy": policies})
     return name, results, result
 
 

@@ -49,6 +49,7 @@ def cmd_bandit(args: argparse.Namespace) -> int:
 
 def cmd_ope(args: argparse.Namespace) -> int:
     from recsys_spark.bandit.ope_run import run_ope
+    from recsys_spark.simulate.evaluation import policy_truth
 
     policies = [p.strip() for p in args.policy.split(",") if p.strip()]
     unknown = [p for p in policies if p not in OPE_POLICIES]
@@ -58,8 +59,10 @@ def cmd_ope(args: argparse.Namespace) -> int:
     run_date = args.run_date or dt.datetime.now(dt.timezone.utc).date()
     with stage_session(config, "recsys-ope") as s:
         ctx = run_context(config, run_date, "ope")
+        truth = policy_truth(s.spark, args.source, args.input, config.landing.root,
+                             config.bandit.reward_event)
         name, results, _ = run_ope(s.spark, s.store, ctx, args.source, args.input, policies,
-                                   args.dataset)
+                                   args.dataset, truth=truth)
     rows = [[policy, e.estimator, f"{e.estimate:#.7g}", f"[{e.ci_lower:.6g}, {e.ci_upper:.6g}]", e.n]
             for policy, estimates in results.items() for e in estimates]
     headers = ["policy", "estimator", "estimate", "ci_95", "n"]

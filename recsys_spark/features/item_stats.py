@@ -6,7 +6,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.features.user_features import ITEM_EVENT_TYPES, window_label
+from recsys_spark.domain.events import ITEM_EVENT_TYPES
+from recsys_spark.features.user_features import window_label
 from recsys_spark.settings.features import FeaturesConfig
 
 
@@ -21,14 +22,11 @@ def build_item_stats(events_df: DataFrame, items_df: DataFrame | None, run_date:
                                       & F.col("item_id").isNotNull())
     etype = F.col("event_type")
 
-    def count_if(cond: Column, name: str) -> Column:
-        return F.sum(F.when(cond, 1).otherwise(0)).cast("long").alias(name)
-
     aggs = [
-        count_if(etype == "view", "views"),
-        count_if(etype == "click", "clicks"),
-        count_if(etype == "add_to_cart", "add_to_carts"),
-        count_if(etype == "purchase", "purchases"),
+        F.count_if(etype == "view").alias("views"),
+        F.count_if(etype == "click").alias("clicks"),
+        F.count_if(etype == "add_to_cart").alias("add_to_carts"),
+        F.count_if(etype == "purchase").alias("purchases"),
         F.sum(F.when(etype == "purchase", F.coalesce(F.col("quantity"), F.lit(1))).otherwise(0))
         .cast("long").alias("units_sold"),
         F.sum(F.when(etype == "purchase", F.col("price") * F.coalesce(F.col("quantity"), F.lit(1)))
@@ -38,8 +36,8 @@ def build_item_stats(events_df: DataFrame, items_df: DataFrame | None, run_date:
     ]
     for days in cfg.windows_days:
         in_w = F.col("event_date") >= F.lit(run_date - dt.timedelta(days=days - 1))
-        aggs += [count_if(in_w & (etype == "view"), f"v_{days}"),
-                 count_if(in_w & (etype == "purchase"), f"p_{days}")]
+        aggs += [F.count_if(in_w & (etype == "view")).alias(f"v_{days}"),
+                 F.count_if(in_w & (etype == "purchase")).alias(f"p_{days}")]
     stats_df = item_events_df.groupBy("item_id").agg(*aggs)
     if items_df is not None:
         catalog_df = items_df.select("item_id", F.col("category").alias("catalog_category")).distinct()

@@ -12,12 +12,18 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.features.inputs import top_level
+from recsys_spark.domain.events import (
+    ITEM_EVENT_TYPES,
+    PROMO_CLICK,
+    PROMO_IMPRESSION,
+    PROMO_REDEEM,
+    top_level,
+)
 from recsys_spark.schemas.features import PROMO_TYPES
 from recsys_spark.settings.features import FeaturesConfig
 
-ITEM_EVENT_TYPES = ("view", "click", "add_to_cart", "remove_from_cart", "purchase")
-PROMO_EVENT_TYPES = {"promo_impression": "imp", "promo_click": "clk", "promo_redeem": "red"}
+# Promotion events and the short names of their per-user count columns.
+PROMO_COUNT_COLUMNS = {PROMO_IMPRESSION: "imp", PROMO_CLICK: "clk", PROMO_REDEEM: "red"}
 
 
 def window_label(days: int) -> str:
@@ -79,18 +85,18 @@ def promo_counts(events_df: DataFrame, promotions_df: DataFrame | None) -> DataF
     Promotion events whose promotion is unknown to the catalog (or without a catalog) are left
     out: their type, the unit of responsiveness, is unknown.
     """
-    promo_df = events_df.filter(F.col("event_type").isin(*PROMO_EVENT_TYPES)
+    promo_df = events_df.filter(F.col("event_type").isin(*PROMO_COUNT_COLUMNS)
                                 & F.col("promotion_id").isNotNull())
     if promotions_df is None:
         return promo_df.select("user_id", F.lit(None).cast("string").alias("promo_type"),
-                               *[F.lit(0).cast("long").alias(a) for a in PROMO_EVENT_TYPES.values()]
+                               *[F.lit(0).cast("long").alias(a) for a in PROMO_COUNT_COLUMNS.values()]
                                ).limit(0)
     # The promotions catalog is small: broadcast it instead of shuffling the events.
     types_df = F.broadcast(promotions_df.select("promotion_id", "promo_type").distinct())
     return (promo_df.join(types_df, on="promotion_id", how="inner")
             .groupBy("user_id", "promo_type")
             .agg(*[F.sum(F.when(F.col("event_type") == t, 1).otherwise(0)).cast("long").alias(a)
-                   for t, a in PROMO_EVENT_TYPES.items()]))
+                   for t, a in PROMO_COUNT_COLUMNS.items()]))
 
 
 def promo_responsiveness(counts_df: DataFrame, prior_strength: float) -> DataFrame:
@@ -102,7 +108,7 @@ def promo_responsiveness(counts_df: DataFrame, prior_strength: float) -> DataFra
     """
     m = F.lit(float(prior_strength))
     wide_df = (counts_df.groupBy("user_id").pivot("promo_type", list(PROMO_TYPES))
-               .agg(*[F.sum(a).alias(a) for a in PROMO_EVENT_TYPES.values()]))
+               .agg(*[F.sum(a).alias(a) for a in PROMO_COUNT_COLUMNS.values()]))
     wide_df = wide_df.crossJoin(F.broadcast(global_promo_rates(counts_df)))
 
     def n(promo_type: str, kind: str) -> Column:

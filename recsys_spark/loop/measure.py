@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from recsys_spark.domain.events import PROMO_IMPRESSION, PROMO_REDEEM
 from recsys_spark.simulate.truth import read_truth, truth_uri
 
 _DIGITS = 9
@@ -43,7 +44,7 @@ def shown_events(spark: SparkSession, landing_root: str, shown_dates: Sequence[d
         return events_df.filter(F.col("event_type") == event_type).select(
             F.col("gen_date").alias("date"), "user_id", "promotion_id")
 
-    return of_type("promo_impression"), of_type("promo_redeem")
+    return of_type(PROMO_IMPRESSION), of_type(PROMO_REDEEM)
 
 
 def active_promotions(spark: SparkSession, landing_root: str, dates: Sequence[dt.date]) -> DataFrame:

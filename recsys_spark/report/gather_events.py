@@ -11,12 +11,13 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from recsys_spark.domain.events import INTEREST_EVENT_TYPES, PROMO_EVENT_TYPES
 from recsys_spark.report.model import MissingInput
 from recsys_spark.report.snapshot import Snapshot
 
 # Shopping and promotion funnels, in step order.
-SHOP_FUNNEL = ("view", "click", "add_to_cart", "purchase")
-PROMO_FUNNEL = ("promo_impression", "promo_click", "promo_redeem")
+SHOP_FUNNEL = INTEREST_EVENT_TYPES
+PROMO_FUNNEL = PROMO_EVENT_TYPES
 
 
 def _window(run_date: dt.date, days: int) -> tuple[dt.date, dt.date]:

@@ -14,12 +14,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from scipy import stats
 
+from recsys_spark.domain.models import RESPONSE_MODEL
 from recsys_spark.report.model import MissingInput
 from recsys_spark.report.snapshot import Snapshot
 from recsys_spark.tables.model import PartitionFilter
 
 RANKING_STAGES = ("als", "similarity")
-RESPONSE_MODEL = "response_logreg"
 RESPONSE_SUMMARY = ("auc_roc", "auc_pr", "log_loss", "brier", "ece", "rows", "positives")
 RELIABILITY_PREFIX = "reliability_bin_"
 LOOP_HINT = "recsys simulate-loop --config <config> --days N"

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pyspark.sql import DataFrame
 
 from recsys_spark.report.model import MissingInput, ReportError
+from recsys_spark.stage_io import PinnedTables
 from recsys_spark.tables import TableStore
 from recsys_spark.tables.model import PartitionFilter
 
@@ -24,15 +25,14 @@ class Snapshot:
 
     def __init__(self, store: TableStore, tables: Iterable[str] = REPORT_TABLES) -> None:
         self.store = store
-        self.versions: dict[str, int | None] = {
-            name: store.version(name) if store.exists(name) else None for name in tables}
+        self.tables = PinnedTables(store, pin=tables)
+        self.versions = self.tables.versions
 
     def has(self, table: str) -> bool:
         """True when ``table`` existed when the snapshot was taken."""
         return self.versions.get(table) is not None
 
-    def read(self, table: str, hint: str, partition_filters: Sequence[PartitionFilter] = ()
-             ) -> DataFrame:
+    def read(self, table: str, hint: str, partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame:
         """Rows of ``table`` at the pinned version.
 
         Raises:
@@ -40,8 +40,7 @@ class Snapshot:
         """
         if not self.has(table):
             raise MissingInput(f"table {table} does not exist", hint)
-        return self.store.read(table, version=self.versions[table],
-                               partition_filters=partition_filters)
+        return self.tables.read(table, filters=partition_filters)
 
     def partition_dates(self, table: str, hint: str, column: str = "run_date",
                         partition_filters: Sequence[PartitionFilter] = ()) -> list[dt.date]:
@@ -53,8 +52,7 @@ class Snapshot:
         """
         if not self.has(table):
             raise MissingInput(f"table {table} does not exist", hint)
-        return self.store.partition_dates(table, column, version=self.versions[table],
-                                          partition_filters=partition_filters)
+        return self.tables.partition_dates(table, column=column, filters=partition_filters)
 
     def latest_partition(self, table: str, at_most: dt.date, what: str, hint: str,
                          partition_filters: Sequence[PartitionFilter] = ()) -> dt.date:

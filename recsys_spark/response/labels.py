@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-IMPRESSION = "promo_impression"
+from recsys_spark.domain.events import PROMO_IMPRESSION
+
 MICROS_PER_HOUR = 3_600 * 1_000_000
 
 LABEL_COLUMNS = ["impression_id", "user_id", "promotion_id", "impression_time", "impression_date",
@@ -31,7 +32,7 @@ def select_impressions(events_df: DataFrame) -> DataFrame:
     """Logged impressions of known users: impression_id, user_id, promotion_id, impression_time,
     impression_date, position, propensity. Anonymous impressions cannot be attributed."""
     return (events_df
-            .filter((F.col("event_type") == IMPRESSION) & F.col("user_id").isNotNull()
+            .filter((F.col("event_type") == PROMO_IMPRESSION) & F.col("user_id").isNotNull()
                     & F.col("promotion_id").isNotNull() & F.col("event_time").isNotNull())
             .select(F.col("event_id").alias("impression_id"), "user_id", "promotion_id",
                     F.col("event_time").alias("impression_time"),

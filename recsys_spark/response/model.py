@@ -30,6 +30,7 @@ from pyspark.ml.regression import IsotonicRegression, IsotonicRegressionModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from recsys_spark.domain.models import RESPONSE_MODEL
 from recsys_spark.response.feature_set import FeatureSpec
 from recsys_spark.settings.response import ResponseConfig
 
@@ -206,6 +207,6 @@ def fit(train_df: DataFrame, valid_df: DataFrame, spec: FeatureSpec, cfg: Respon
 
 def grid_rows(grid: Sequence[GridPoint]) -> list[dict]:
     """model_metrics rows for the grid search (one per point)."""
-    return [{"model": "response_logreg", "metric": "grid_auc_roc", "value": g.validation_auc,
+    return [{"model": RESPONSE_MODEL, "metric": "grid_auc_roc", "value": g.validation_auc,
              "split": "validation",
              "params": {"regParam": g.reg_param, "elasticNetParam": g.elastic_net}} for g in grid]

@@ -19,6 +19,7 @@ from recsys_spark.errors import UnknownTableError
 from recsys_spark.response.model import ResponseModel
 from recsys_spark.response.stage import model_path, read_inputs, write_scores
 from recsys_spark.runs import PIPELINE_RUNS_TABLE, RunContext, StageReport
+from recsys_spark.stage_io import Inputs
 from recsys_spark.tables import TableStore
 
 SCORING_STAGE = "response_scoring"
@@ -31,28 +32,28 @@ class TrainedModel(NamedTuple):
     path: str
 
 
-def latest_trained_model(store: TableStore, run_date: dt.date) -> TrainedModel:
-    """The newest succeeded training run of the response stage on or before ``run_date``.
+def latest_trained_model(inputs: Inputs) -> TrainedModel:
+    """The newest succeeded training run of the response stage on or before the run date.
 
     Raises:
         UnknownTableError: there is none (run `recsys response` first).
     """
+    run_date, root = inputs.ctx.run_date, inputs.store.root
     missing = UnknownTableError(f"response --score-only: no trained response model on or before "
-                                f"{run_date} in {store.root}; run `recsys response` first")
-    if not store.exists(PIPELINE_RUNS_TABLE):
+                                f"{run_date} in {root}; run `recsys response` first")
+    if not inputs.has(PIPELINE_RUNS_TABLE):
         raise missing
-    row = (store.read(PIPELINE_RUNS_TABLE)
-           .filter((F.col("stage") == TRAINING_STAGE) & (F.col("status") == "succeeded")
-                   & (F.col("run_date") <= F.lit(run_date)))
+    row = (inputs.read(PIPELINE_RUNS_TABLE, filters=[("run_date", "<=", run_date)])
+           .filter((F.col("stage") == TRAINING_STAGE) & (F.col("status") == "succeeded"))
            .orderBy(F.col("run_date").desc(), F.col("attempt").desc())
            .select("run_id", "run_date").first())
     if row is None:
         raise missing
-    return TrainedModel(row["run_id"], row["run_date"], model_path(store.root, row["run_id"]))
+    return TrainedModel(row["run_id"], row["run_date"], model_path(root, row["run_id"]))
 
 
 def run_response_scoring(spark: SparkSession, store: TableStore, ctx: RunContext) -> StageReport:
-    """Score every eligible (user, active promotion) pair of the run date with the latest
+    """Score every eligible (user, servable promotion) pair of the run date with the latest
     trained model; replaces the run date's `promotion_scores` partition.
 
     Raises:
@@ -60,17 +61,17 @@ def run_response_scoring(spark: SparkSession, store: TableStore, ctx: RunContext
             table the model was trained with is missing.
     """
     report = StageReport()
-    trained = latest_trained_model(store, ctx.run_date)
+    inputs = Inputs(store, ctx, report)
+    trained = latest_trained_model(inputs)
     model = ResponseModel.load(trained.path)
     spec = model.feature_spec()
-    events_df, promotions_df, optional = read_inputs(store, report, ctx.config.response,
-                                                     ctx.run_date)
+    # Scoring probes sit at the end of the run date: they see the snapshots up to it.
+    data = read_inputs(inputs, ctx.config.response, ctx.run_date + dt.timedelta(days=1))
     for table in spec.sources:
-        if optional[table] is None:
+        if getattr(data.optional, table) is None:
             raise UnknownTableError(f"response --score-only: the model of {trained.run_date} "
                                     f"uses {table!r}, which does not exist in {store.root}")
-    written = write_scores(store, ctx, report, model, spec, trained.run_id, events_df,
-                           promotions_df, optional)
+    written = write_scores(store, ctx, report, model, spec, trained.run_id, data)
     report.rows_out = written.rows_written
     report.metrics.update({"scored_pairs": float(written.rows_written),
                            "model_age_days": float((ctx.run_date - trained.run_date).days)})

@@ -12,62 +12,36 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from recsys_spark.domain.events import INTEREST_EVENT_TYPES, top_level
 from recsys_spark.response.feature_set import FeatureSpec, OptionalInputs, build_features
 from recsys_spark.response.labels import cutoff_timestamp
 from recsys_spark.response.model import ResponseModel
-from recsys_spark.response.training_features import ITEM_EVENTS
 from recsys_spark.settings.response import ResponseConfig
 
-SCORE_COLUMNS = ["user_id", "promotion_id", "p_response", "model_run_id", "run_id", "run_date"]
 
-
-def filter_active_promotions(promotions_df: DataFrame, events_df: DataFrame,
-                             run_date: dt.date) -> DataFrame:
-    """Promotions active on ``run_date`` with budget left; columns promotion_id,
-    eligible_categories (distinct, never null)."""
-    redeemed_df = (events_df.filter((F.col("event_type") == "promo_redeem")
-                                    & F.col("promotion_id").isNotNull()
-                                    & (F.col("event_date") <= F.lit(run_date)))
-                   .groupBy("promotion_id").agg(F.count(F.lit(1)).alias("redeemed")))
-    return (promotions_df
-            .filter((F.col("start_date") <= F.lit(run_date)) & (F.col("end_date") >= F.lit(run_date)))
-            .join(redeemed_df, on="promotion_id", how="left")
-            .filter(F.col("budget").isNull()
-                    | (F.coalesce("redeemed", F.lit(0)) < F.col("budget")))
-            .select("promotion_id", F.array_distinct(F.coalesce(
-                "eligible_categories", F.array().cast("array<string>"))).alias("eligible_categories")))
-
-
-def latest_snapshot(table_df: DataFrame, run_date: dt.date) -> DataFrame:
-    """Rows of the latest run_date partition on or before ``run_date``."""
-    dated_df = table_df.filter(F.col("run_date") <= F.lit(run_date))
-    latest_df = dated_df.agg(F.max("run_date").alias("run_date"))
-    return dated_df.join(F.broadcast(latest_df), on="run_date", how="inner")
-
-
-def user_categories(events_df: DataFrame, user_features_df: DataFrame | None,
+def user_categories(events_df: DataFrame, latest_features_df: DataFrame | None,
                     run_date: dt.date) -> DataFrame:
     """user_id, categories: the top-level categories the user has interacted with (events up
-    to ``run_date``), plus the top categories of the latest user_features snapshot if present."""
+    to ``run_date``), plus the top categories of the latest user_features snapshot if given."""
     from_events_df = (events_df
-                      .filter(F.col("user_id").isNotNull() & F.col("event_type").isin(*ITEM_EVENTS)
+                      .filter(F.col("user_id").isNotNull()
+                              & F.col("event_type").isin(*INTEREST_EVENT_TYPES)
                               & F.col("category").isNotNull()
                               & (F.col("event_date") <= F.lit(run_date)))
-                      .select("user_id", F.substring_index("category", ".", 1).alias("category")))
+                      .select("user_id", top_level(F.col("category")).alias("category")))
     parts = [from_events_df]
-    if user_features_df is not None and "top_categories" in user_features_df.columns \
-            and "run_date" in user_features_df.columns:
-        parts.append(latest_snapshot(user_features_df, run_date).select(
-            "user_id", F.explode(F.transform("top_categories", lambda c: F.substring_index(c, ".", 1)))
-            .alias("category")))
+    if latest_features_df is not None:
+        parts.append(latest_features_df.select(
+            "user_id", F.explode(F.transform("top_categories", top_level)).alias("category")))
     union_df = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
     return union_df.groupBy("user_id").agg(F.array_sort(F.collect_set("category")).alias("categories"))
 
 
-def candidate_users(users_df: DataFrame | None, events_df: DataFrame, segments_df: DataFrame | None,
-                    cfg: ResponseConfig, run_date: dt.date) -> DataFrame:
+def candidate_users(users_df: DataFrame | None, events_df: DataFrame,
+                    latest_segments_df: DataFrame | None, cfg: ResponseConfig, run_date: dt.date
+                    ) -> DataFrame:
     """user_id of every known user (the `users` table, else the users seen in events) who is not
-    excluded by id or by the segment of the latest `user_segments` snapshot."""
+    excluded by id or by their segment in the latest `user_segments` snapshot (if given)."""
     if users_df is not None:
         base_df = users_df.select("user_id").filter(F.col("user_id").isNotNull()).distinct()
     else:
@@ -76,8 +50,8 @@ def candidate_users(users_df: DataFrame | None, events_df: DataFrame, segments_d
                    .select("user_id").distinct())
     if cfg.excluded_user_ids:
         base_df = base_df.filter(~F.col("user_id").isin(*cfg.excluded_user_ids))
-    if cfg.excluded_segments and segments_df is not None:
-        excluded_df = (latest_snapshot(segments_df, run_date)
+    if cfg.excluded_segments and latest_segments_df is not None:
+        excluded_df = (latest_segments_df
                        .filter(F.col("segment_id").isin(*cfg.excluded_segments)
                                | F.col("rfm_segment").isin(*cfg.excluded_segments))
                        .select("user_id"))
@@ -104,9 +78,10 @@ def eligible_pairs(users_df: DataFrame, promotions_df: DataFrame, categories_df:
 
 def score_pairs(pairs_df: DataFrame, model: ResponseModel, spec: FeatureSpec, events_df: DataFrame,
                 promotions_df: DataFrame, inputs: OptionalInputs, cfg: ResponseConfig,
-                run_date: dt.date, run_id: str, model_run_id: str) -> DataFrame:
-    """SCORE_COLUMNS for ``pairs_df``: features as of the end of the run date (the same
-    point-in-time code as training), position fixed at ``cfg.scoring_position``."""
+                run_date: dt.date, model_run_id: str) -> DataFrame:
+    """user_id, promotion_id, p_response, model_run_id for ``pairs_df``: features as of the end
+    of the run date (the same point-in-time code as training), position fixed at
+    ``cfg.scoring_position``."""
     probes_df = pairs_df.select(
         F.concat_ws("|", "user_id", "promotion_id").alias("probe_id"), "user_id", "promotion_id",
         F.lit(cutoff_timestamp(run_date)).cast("timestamp").alias("probe_time"),
@@ -116,5 +91,4 @@ def score_pairs(pairs_df: DataFrame, model: ResponseModel, spec: FeatureSpec, ev
                                        recent_events=cfg.similarity_recent_events)
     return (model.predict(features_df)
             .select("user_id", "promotion_id", "p_response",
-                    F.lit(model_run_id).alias("model_run_id"), F.lit(run_id).alias("run_id"),
-                    F.lit(run_date).alias("run_date")))
+                    F.lit(model_run_id).alias("model_run_id")))

@@ -27,8 +27,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.features.inputs import top_level
-from recsys_spark.response.training_features import ITEM_EVENTS
+from recsys_spark.domain.events import INTEREST_EVENT_TYPES, top_level
 
 _KEY = ["user_id", "t_us", "_sim_date", "elig_key"]
 
@@ -43,7 +42,7 @@ def recent_items(instants_df: DataFrame, events_df: DataFrame, n_events: int) ->
     """
     items_tl = (events_df
                 .filter(F.col("user_id").isNotNull() & F.col("item_id").isNotNull()
-                        & F.col("event_time").isNotNull() & F.col("event_type").isin(*ITEM_EVENTS))
+                        & F.col("event_time").isNotNull() & F.col("event_type").isin(*INTEREST_EVENT_TYPES))
                 .select("user_id", F.unix_micros("event_time").alias("t_us"), F.lit(1).alias("is_event"),
                         "event_id", "item_id"))
     probe_tl = instants_df.select("user_id", "t_us", F.lit(0).alias("is_event"),

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-ITEM_EVENTS = ("view", "click", "add_to_cart", "purchase")
+from recsys_spark.domain.events import INTEREST_EVENT_TYPES, PROMO_IMPRESSION, PROMO_REDEEM, top_level
+
 FRACTION_PROMO_TYPES = ("percent_off", "coupon")
 PROBE_COLUMNS = ["probe_id", "user_id", "promotion_id", "probe_time", "probe_date", "position"]
 
@@ -41,10 +42,6 @@ def _before(*keys: str) -> Window:
     """Rows of the same keys strictly earlier in time (microseconds) than the current row."""
     return (Window.partitionBy(*keys).orderBy("t_us")
             .rangeBetween(Window.unboundedPreceding, -1))
-
-
-def _top_category(column: str = "category") -> Column:
-    return F.substring_index(F.col(column), ".", 1)
 
 
 def with_promotion_features(probes_df: DataFrame, promotions_df: DataFrame) -> DataFrame:
@@ -79,19 +76,19 @@ def user_history_features(probes_df: DataFrame, events_df: DataFrame, promotions
     is_purchase = F.col("event_type") == "purchase"
     events_tl = (events_df
                  .filter(F.col("user_id").isNotNull() & F.col("event_time").isNotNull()
-                         & (F.col("event_type").isin(*ITEM_EVENTS, "promo_impression", *label_events)))
+                         & (F.col("event_type").isin(*INTEREST_EVENT_TYPES, PROMO_IMPRESSION, *label_events)))
                  .join(promo_types_df, on="promotion_id", how="left")
                  .select("user_id", "promotion_id", "promo_type",
                          F.unix_micros("event_time").alias("t_us"),
                          F.lit(None).cast("string").alias("probe_id"),
-                         F.col("event_type").isin(*ITEM_EVENTS).cast("int").alias("is_item"),
-                         (F.col("event_type").isin(*ITEM_EVENTS) & F.col("category").isNotNull())
+                         F.col("event_type").isin(*INTEREST_EVENT_TYPES).cast("int").alias("is_item"),
+                         (F.col("event_type").isin(*INTEREST_EVENT_TYPES) & F.col("category").isNotNull())
                          .cast("int").alias("is_cat_item"),
                          is_purchase.cast("int").alias("is_purchase"),
                          F.when(is_purchase, F.coalesce("price", F.lit(0.0))
                                 * F.coalesce("quantity", F.lit(1))).otherwise(0.0).alias("spend"),
                          F.when(is_purchase, F.unix_micros("event_time")).alias("purchase_us"),
-                         ((F.col("event_type") == "promo_impression")
+                         ((F.col("event_type") == PROMO_IMPRESSION)
                           & F.col("promotion_id").isNotNull()).cast("int").alias("is_imp"),
                          (F.col("event_type").isin(*label_events)
                           & F.col("promotion_id").isNotNull()).cast("int").alias("is_resp")))
@@ -136,9 +133,9 @@ def category_counts(promo_probes_df: DataFrame, events_df: DataFrame) -> DataFra
     """probe_id, n_eligible_items: the user's item events strictly before the probe in one of the
     promotion's eligible top-level categories (probes of untargeted promotions are absent)."""
     item_tl = (events_df
-               .filter(F.col("user_id").isNotNull() & F.col("event_type").isin(*ITEM_EVENTS)
+               .filter(F.col("user_id").isNotNull() & F.col("event_type").isin(*INTEREST_EVENT_TYPES)
                        & F.col("category").isNotNull() & F.col("event_time").isNotNull())
-               .select("user_id", _top_category().alias("top_category"),
+               .select("user_id", top_level(F.col("category")).alias("top_category"),
                        F.unix_micros("event_time").alias("t_us"),
                        F.lit(None).cast("string").alias("probe_id"), F.lit(1).alias("is_item")))
     # One row per (probe, eligible category): linear in probes x eligible categories (a handful).
@@ -161,7 +158,7 @@ def budget_used(promo_probes_df: DataFrame, events_df: DataFrame) -> DataFrame:
     """
     keys_df = promo_probes_df.select("promotion_id", "budget",
                                      F.unix_micros("probe_time").alias("t_us")).distinct()
-    redeem_tl = (events_df.filter((F.col("event_type") == "promo_redeem")
+    redeem_tl = (events_df.filter((F.col("event_type") == PROMO_REDEEM)
                                   & F.col("promotion_id").isNotNull() & F.col("event_time").isNotNull())
                  .select("promotion_id", F.lit(None).cast("long").alias("budget"),
                          F.unix_micros("event_time").alias("t_us"), F.lit(1).alias("is_redeem"),

@@ -59,7 +59,7 @@ TABLES = {
         "als_id_map", ALS_ID_MAP,
         "String ids -> the integer indices ALS uses. Append-only: an id keeps its index for "
         "ever; new ids get max+1.. in a deterministic order. Join it to read ALS output by index.",
-        partition_by=("kind",), keys=("kind", "id"), written_by="als"),
+        partition_by=("kind",), keys=("kind", "id"), written_by="als", write_mode="append"),
     "als_user_factors": TableSpec(
         "als_user_factors", ALS_USER_FACTORS, "Implicit-ALS user factors of the run's model.",
         partition_by=("run_date",), keys=("run_date", "user_id"), written_by="als"),

@@ -51,6 +51,7 @@ TABLES = {
         "One row per stage attempt: inputs read at which versions, outputs written, counts, "
         "data-quality results, metrics, duration, status. Append-only.",
         partition_by=("run_date",), keys=("run_id", "stage", "attempt"), written_by="every stage",
+        write_mode="append",
         example_queries={"Data-quality trend": (
             "SELECT run_date, stage, status, metrics['quarantined'] AS quarantined\n"
             "FROM pipeline_runs WHERE stage = 'clean' ORDER BY run_date")}),

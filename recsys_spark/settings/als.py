@@ -5,8 +5,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from recsys_spark.domain.events import ITEM_EVENT_TYPES
+
 # Event types the clean stage emits that say something about a user's taste for an item.
-ITEM_EVENT_TYPES = ("view", "click", "add_to_cart", "remove_from_cart", "purchase")
 
 
 def _default_event_weights() -> dict[str, float]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-LABEL_EVENT_TYPES = ("promo_click", "promo_redeem")
+from recsys_spark.domain.events import RESPONSE_EVENT_TYPES
 
 
 @dataclass(frozen=True)
 class ResponseConfig:
     """How the response model is labelled, trained, calibrated and used for scoring."""
 
-    # Which events count as a response to an impression (any subset of LABEL_EVENT_TYPES).
+    # Which events count as a response to an impression (any subset of RESPONSE_EVENT_TYPES).
     label_events: tuple[str, ...] = ("promo_click", "promo_redeem")
     # A response counts for the latest earlier impression of the same (user, promotion) if it
     # comes at most this many hours after it. Impressions younger than this at the end of the
@@ -57,11 +57,11 @@ class ResponseConfig:
 
     def __post_init__(self) -> None:
         if not self.label_events:
-            raise ValueError("label_events: name at least one of " + ", ".join(LABEL_EVENT_TYPES))
-        unknown = [e for e in self.label_events if e not in LABEL_EVENT_TYPES]
+            raise ValueError("label_events: name at least one of " + ", ".join(RESPONSE_EVENT_TYPES))
+        unknown = [e for e in self.label_events if e not in RESPONSE_EVENT_TYPES]
         if unknown:
             raise ValueError(f"label_events: unknown event types {unknown}; allowed: "
-                             + ", ".join(LABEL_EVENT_TYPES))
+                             + ", ".join(RESPONSE_EVENT_TYPES))
         if self.attribution_window_hours < 1:
             raise ValueError("attribution_window_hours: must be >= 1")
         if self.training_days < 1:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from recsys_spark.features.inputs import top_level
+from recsys_spark.domain.events import top_level
 from recsys_spark.settings.similarity import Measure
 from recsys_spark.similarity.measures import similarity_score, top_k
 

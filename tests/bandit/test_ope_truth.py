@@ -12,11 +12,12 @@ from pyspark.sql import functions as F
 
 from recsys_spark.bandit.ope_data import LOGGED_COLUMNS, evaluation
 from recsys_spark.bandit.ope_run import run_ope
-from recsys_spark.bandit.ope_truth import find_truth_root, true_policy_value
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.bandit import BanditConfig
+from recsys_spark.simulate.evaluation import policy_truth
+from recsys_spark.simulate.ope_truth import find_truth_root, true_policy_value
 from recsys_spark.tables import TableStore
-from tests.conftest import make_config
+from tests.factories import make_config
 
 T0 = dt.datetime(2026, 11, 10, 8, tzinfo=dt.timezone.utc)
 ARMS = ("pa", "pb", "pc")
@@ -122,8 +123,9 @@ def test_run_ope_fills_true_value_on_simulated_logs(spark, tmp_path):
     assert find_truth_root("obd", str(landing / "events"), str(landing)) is None
     store = TableStore(spark, config.warehouse)
     ctx = RunContext(config, dt.date(2026, 11, 12), "ope")
+    truth = policy_truth(spark, "jsonl", str(landing / "events"), None, config.bandit.reward_event)
     name, results, _ = run_ope(spark, store, ctx, "jsonl", str(landing / "events"),
-                               ["uniform", "logged", "greedy"], dataset="sim")
+                               ["uniform", "logged", "greedy"], dataset="sim", truth=truth)
     expected = {"uniform": UNIFORM, "logged": LOGGED, "greedy": GREEDY}
     assert name == "sim" and sorted(results) == sorted(expected)
     for policy, estimates in results.items():

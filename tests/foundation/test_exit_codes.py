@@ -38,7 +38,8 @@ from recsys_spark.pipeline import PipelineError
 from recsys_spark.tables import TableStore
 from tests.clean.helpers import RUN_DATE, event, line, run_clean, write_lines
 from tests.cluster.standalone import cluster_env
-from tests.conftest import REPO_ROOT, make_config
+from tests.conftest import REPO_ROOT
+from tests.factories import make_config
 
 pytestmark = pytest.mark.stage
 DAY = RUN_DATE.isoformat()
@@ -48,6 +49,7 @@ DAY_BEFORE = RUN_DATE - dt.timedelta(days=1)
 def roots(tmp_path: Path) -> list[str]:
     return ["--set", f"warehouse.root={tmp_path / 'warehouse'}",
             "--set", f"landing.root={tmp_path / 'landing'}",
+            "--set", "warehouse.backend=delta_rs",  # no fallback notice when the jars are absent
             "--set", "spark.master=local[1]", "--set", "spark.shuffle_partitions=1"]
 
 
@@ -178,7 +180,7 @@ def same_day_writer(cleaned_day_before: Path) -> Iterator[threading.Event]:
             version += 1
             table = DeltaTable(uri)
             table.create_write_transaction(
-                [], mode="append", schema=table.schema(), partition_by=["event_date"],
+                [], mode="append", schema=table.schema(), partition_by=["event_date", "run_date"],
                 commit_properties=CommitProperties(
                     app_transactions=[Transaction(f"events/clean/{DAY}", version)]))
             stop.wait(0.05)

@@ -13,7 +13,7 @@ from recsys_spark.response.stage import run_response
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.tables import TableStore
-from tests.conftest import make_config
+from tests.factories import make_config
 
 pytestmark = pytest.mark.unit
 
@@ -64,7 +64,7 @@ def test_config_validation(kwargs, message):
 def test_missing_events_names_the_stage(spark, tmp_path):
     config = make_config(tmp_path)
     store = TableStore(spark, config.warehouse)
-    with pytest.raises(UnknownTableError, match="'events'.*run the clean stage first"):
+    with pytest.raises(UnknownTableError, match="'events'.*run `recsys clean --run-date 2026-11-20` first"):
         run_response(spark, store, RunContext(config, dt.date(2026, 11, 20), "response"))
 
 

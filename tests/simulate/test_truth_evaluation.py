@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from recsys_spark.response.truth_metrics import truth_metric_rows
+from recsys_spark.simulate.evaluation import response_truth_rows
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +21,7 @@ def _write_truth(spark, landing):
 def test_correlation_and_means_against_the_true_click_probability(spark, tmp_path):
     _write_truth(spark, tmp_path)
     scores = spark.createDataFrame(SCORES, "user_id string, promotion_id string, p_response double")
-    rows = truth_metric_rows(spark, str(tmp_path), scores, ("promo_click", "promo_redeem"), "m")
+    rows = response_truth_rows(spark, str(tmp_path), scores, ("promo_click", "promo_redeem"), "m")
     # Deviations from the means (0.25 both): scores -.15 -.05 .05 .15, truth -.05 -.15 .15 .05:
     # covariance sum 4 * .0075 = .03, both variance sums .05, so r = .03 / .05 = 0.6.
     assert {r["metric"]: r["value"] for r in rows} == pytest.approx(
@@ -33,11 +33,11 @@ def test_correlation_and_means_against_the_true_click_probability(spark, tmp_pat
 def test_redeem_label_uses_p_redeem_and_real_data_writes_nothing(spark, tmp_path):
     _write_truth(spark, tmp_path / "sim")
     scores = spark.createDataFrame(SCORES, "user_id string, promotion_id string, p_response double")
-    rows = truth_metric_rows(spark, str(tmp_path / "sim"), scores, ("promo_redeem",), "m")
+    rows = response_truth_rows(spark, str(tmp_path / "sim"), scores, ("promo_redeem",), "m")
     by_metric = {r["metric"]: r for r in rows}
     assert by_metric["mean_true_p"]["value"] == pytest.approx(0.05)
     assert by_metric["true_p_correlation"]["params"] == {"truth": "p_redeem", "pairs": 4}
     # Constant truth: the correlation is undefined and stays null rather than a made-up number.
     assert by_metric["true_p_correlation"]["value"] is None
-    assert truth_metric_rows(spark, str(tmp_path / "real"), scores, ("promo_redeem",), "m") == []
-    assert truth_metric_rows(spark, None, scores, ("promo_redeem",), "m") == []
+    assert response_truth_rows(spark, str(tmp_path / "real"), scores, ("promo_redeem",), "m") == []
+    assert response_truth_rows(spark, None, scores, ("promo_redeem",), "m") == []
