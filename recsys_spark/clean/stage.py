@@ -45,7 +45,7 @@ from recsys_spark.clean.reader import (
     with_line_numbers,
 )
 from recsys_spark.clean.rules import REASON_CODES, bot_keys, with_bot_reason, with_rule_reasons
-from recsys_spark.errors import DataQualityError, SchemaMismatchError
+from recsys_spark.errors import EXIT_BUG, DataQualityError, SchemaMismatchError
 from recsys_spark.paths import join_uri
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.events import EVENTS, EVENTS_QUARANTINE
@@ -64,18 +64,28 @@ CLEAN, QUARANTINED, DUPLICATE = "clean", "quarantined", "duplicate"
 class ConservationError(DataQualityError):
     """Input records != clean + quarantined + duplicates dropped: a bug; nothing committed."""
 
+    exit_code = EXIT_BUG
+
+
+class EmptyInputError(DataQualityError):
+    """The run date's input holds no records and the run did not say an empty day is fine
+    (``allow_empty``): a missing feed must not look like a success to a scheduler."""
+
 
 def default_input(config_landing_root: str, source: str, run_date: dt.date) -> str:
     return join_uri(config_landing_root, f"{LANDING_FOLDERS[source]}/date={run_date.isoformat()}")
 
 
 
-def make_clean_stage(source: str | None = None, input_path: str | None = None
+def make_clean_stage(source: str | None = None, input_path: str | None = None,
+                     allow_empty: bool = False
                      ) -> Callable[[SparkSession, TableStore, RunContext], StageReport]:
-    """The stage function for stage_runner.run_stage, with the CLI's --source / --input."""
+    """The stage function for stage_runner.run_stage, with the CLI's --source / --input /
+    --allow-empty."""
 
     def stage(spark: SparkSession, store: TableStore, ctx: RunContext) -> StageReport:
-        return run_clean(spark, store, ctx, source=source, input_path=input_path)
+        return run_clean(spark, store, ctx, source=source, input_path=input_path,
+                         allow_empty=allow_empty)
 
     return stage
 
@@ -120,12 +130,15 @@ class Scratch:
 
 
 def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
-              source: str | None = None, input_path: str | None = None) -> StageReport:
-    """Clean one run date. Returns the StageReport recorded in `pipeline_runs`.
+              source: str | None = None, input_path: str | None = None,
+              allow_empty: bool = False) -> StageReport:
+    """Clean one run date. Returns the StageReport recorded in `pipeline_runs` (an accepted
+    empty day: notes ``empty_input=true``, nothing else committed).
 
     Raises:
         PrivacyKeyError: pseudonymization is on and its key is missing (before any read).
         CleanInputError: the input path does not exist.
+        EmptyInputError: the input holds no records and ``allow_empty`` is off.
         ConservationError / DataQualityError: a check failed; nothing was committed.
         EarlierRunPendingError: an earlier landed run date is not cleaned (order.py).
         ConcurrentWriteError: another attempt of this run date committed meanwhile.
@@ -158,7 +171,12 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
                         "truncated_files": sum(p.kind == TRUNCATED for p in problems),
                         "blank_lines": stats.blank_lines, "records_in": records_in}
         if records_in == 0:
-            log.info("clean %s: no input records under %s; nothing to do", ctx.run_date, path)
+            if not allow_empty:
+                raise EmptyInputError(
+                    f"clean {ctx.run_date}: no input records under {path} ({len(files)} files, "
+                    f"{stats.blank_lines} blank lines); nothing was committed (if the day is "
+                    "really empty, rerun with --allow-empty)")
+            log.info("clean %s: no input records under %s; empty day allowed", ctx.run_date, path)
             report.metrics.update({k: float(v) for k, v in base_metrics.items()})
             report.notes["empty_input"] = "true"
             return report
