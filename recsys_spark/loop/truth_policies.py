@@ -6,8 +6,9 @@ Same formulas, other random numbers: Spark keys its uniforms with xxhash64, this
 the simulator's SplitMix64 chain (simulate/rng.py) on (seed, purpose, user, day, promotion), so
 Thompson, random and epsilon-greedy make the same kind of draws, not the same draws. Beta
 quantiles come from the bandit's own tables (bandit/beta_quantiles.py). tests/loop/
-test_truth_loop.py checks the deterministic policies against the Spark code on the same inputs
-and the randomized ones against their exact slot probabilities.
+test_truth_loop.py checks the deterministic policies on the hand case the Spark policies are
+tested on (tests/bandit/test_policies.py) and the randomized ones against their exact slot
+probabilities.
 """
 from __future__ import annotations
 
