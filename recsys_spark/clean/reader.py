@@ -82,7 +82,7 @@ def list_input_files(path: str, suffixes: Sequence[str], exclude_names: Sequence
     return sorted(out, key=lambda f: f.path)
 
 
-def _file_key(file_path: Column) -> Column:
+def file_key(file_path: Column) -> Column:
     """Spark's file URI as the plain path the driver listed (``file:/x`` -> ``/x``)."""
     return F.url_decode(F.regexp_replace(F.regexp_replace(file_path, r"^file:(//)?", ""),
                                          r"\+", "%2B"))
@@ -102,7 +102,7 @@ def read_lines(spark: SparkSession, files: Sequence[InputFile]) -> RawLines:
     # A corrupt file must not kill the job: Spark skips it and the driver notices it below.
     raw_df = (spark.read.option("ignoreCorruptFiles", "true").text([f.path for f in files])
               .select(F.col("value"),
-                      _file_key(F.col("_metadata.file_path")).alias("source_file"),
+                      file_key(F.col("_metadata.file_path")).alias("source_file"),
                       F.col("_metadata.file_block_start").alias("block_start"),
                       F.monotonically_increasing_id().alias("row_id")))
     block_rows = (raw_df.groupBy("source_file", "block_start")

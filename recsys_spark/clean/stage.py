@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from recsys_spark.clean import jsonl, obd, quality, rees46
 from recsys_spark.clean.canonical import with_typed_fields
-from recsys_spark.clean.catalog import read_snapshot
+from recsys_spark.clean.catalog.snapshot import read_snapshot
 from recsys_spark.clean.dedup import EXISTING, IN_RUN, with_duplicate_flags
 from recsys_spark.clean.privacy import pseudonymize, resolve_hmac_key
 from recsys_spark.clean.publish import EVENTS_TABLE, write_dims, write_events, write_quarantine
@@ -115,7 +115,7 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
         quality.enforce(checks, config.quality.enabled)
         snapshots = read_snapshot(spark, join_uri(ctx.config.landing.root,
                                                   f"catalog/date={ctx.run_date.isoformat()}"),
-                                  ctx.run_id, hmac_key)
+                                  hmac_key)
 
         # Publish.
         touched = set(figures["clean_dates"])
