@@ -8,11 +8,13 @@ a key twice, is malformed_record.
 """
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType
 
 from recsys_spark.clean.canonical import FIELDS, raw
+from recsys_spark.clean.catalog.derived import items_from_events
+from recsys_spark.clean.catalog.model import ITEMS_TABLE
 from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
@@ -44,3 +46,8 @@ def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
         *[F.coalesce(*[F.try_element_at("record", F.lit(name)) for name in names]).alias(raw(f))
           for f, names in aliases.items()],
         extra.alias("extra"))
+
+
+def dimensions(spark: SparkSession, input_path: str, events_df: DataFrame) -> dict[str, DataFrame]:
+    """Dimensions this source can derive where no catalog exists: items from the events."""
+    return {ITEMS_TABLE: items_from_events(events_df)}

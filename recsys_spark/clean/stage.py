@@ -1,7 +1,9 @@
 """The clean stage: raw logs -> `events`, `events_quarantine` and the dimension tables.
 
 read raw lines -> adapter parse -> type -> rules -> bots -> dedup -> conservation check ->
-data-quality gates -> publish (see publish.py for the commit order and how reruns heal).
+data-quality gates -> publish (see publish.py for the commit order and how reruns heal). The
+dimensions come from the day's landing catalog snapshot or, where no catalog exists, from the
+logs (clean/catalog/derived.py and each adapter's ``dimensions``).
 Nothing is committed before every check has passed (write–audit–publish).
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pyspark.sql import functions as F
 
 from recsys_spark.clean import jsonl, obd, quality, rees46
 from recsys_spark.clean.canonical import with_typed_fields
+from recsys_spark.clean.catalog.derived import derived_states
 from recsys_spark.clean.catalog.snapshot import read_snapshot
 from recsys_spark.clean.dedup import EXISTING, IN_RUN, with_duplicate_flags
 from recsys_spark.clean.privacy import pseudonymize, resolve_hmac_key
@@ -116,16 +119,18 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
         snapshots = read_snapshot(spark, join_uri(ctx.config.landing.root,
                                                   f"catalog/date={ctx.run_date.isoformat()}"),
                                   hmac_key)
+        events_df = _events_rows(classified_df, ctx, hmac_key)
+        derived = derived_states(inputs, adapter.dimensions(spark, path, events_df),
+                                 skip={s.table for s in snapshots})
 
         # Publish.
         touched = set(figures["clean_dates"])
         if existing_df is not None:
             touched |= {r["event_date"] for r in
                         existing_df.where(own).select("event_date").distinct().collect()}
-        write_events(store, ctx, report, _events_rows(classified_df, ctx, hmac_key), other_runs_df,
-                     sorted(touched), version_read)
+        write_events(store, ctx, report, events_df, other_runs_df, sorted(touched), version_read)
         write_quarantine(store, ctx, report, _quarantine_rows(classified_df))
-        write_dims(store, ctx, report, snapshots)
+        write_dims(store, ctx, report, [*snapshots, *derived])
 
         metrics = {**base_metrics, **{k: v for k, v in figures.items() if k != "clean_dates"},
                    **{f"dim_rows_without_key_{s.table}": s.rows_without_key for s in snapshots}}
