@@ -185,6 +185,12 @@ def test_gate_and_missing_columns_commit_nothing(spark, tmp_path):
      "recsys: error: catalog import: give at least one of --items, --promotions, --users"),
     (["catalog", "import", "--items", "i.csv", "--as-of", "2019-10"],
      "recsys catalog import: error: argument --as-of: '2019-10': expected a date as YYYY-MM-DD"),
+    (["run", "--promotions", "p.csv"], "recsys: error: --promotions need --input (the logs to run on)"),
+    (["run", "--input", "logs.csv", "--preset", "tiny"],
+     "recsys: error: --input runs on your logs and never simulates: drop --preset"),
+    (["run", "--input", "logs.csv", "--days", "3"],
+     "recsys: error: --days with --input needs --start-date (without both, the run covers the "
+     "days of the input)"),
 ])
 def test_cli_refuses_before_spark_starts(argv, message, capsys):
     try:
