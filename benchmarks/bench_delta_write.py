@@ -1,11 +1,14 @@
-"""Cost of a delta-rs commit write against plain `df.write.parquet` of the same rows.
+"""Cost of a Delta write on each backend against plain `df.write.parquet` of the same rows.
 
 Usage: python benchmarks/bench_delta_write.py [--rows 1000000] [--repeats 3]
-Prints the best wall time of each and the ratio (commit overhead). Never part of the tests.
+Prints the best wall time of plain Parquet, the delta-rs commit backend and the native
+(delta-spark) backend, and their ratios to plain Parquet. Needs the pinned jars (`make jars`)
+for the native figure. Never part of the tests.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import shutil
 import tempfile
 import time
@@ -41,15 +44,36 @@ def best_of(repeats: int, fn) -> float:
     return min(times)
 
 
+def daily_runs_file_counts(spark, store: TableStore, days: int, rows_per_day: int,
+                           tasks: int) -> tuple[int, int]:
+    """Files of a per-run table after ``days`` daily runs, each replacing its run_date
+    partition from ``tasks`` Spark tasks (as a stage does), then after `recsys optimize`."""
+    first = dt.date(2026, 11, 1)
+    for day in range(days):
+        run_date = first + dt.timedelta(days=day)
+        day_df = (spark.range(rows_per_day).repartition(tasks)
+                  .withColumn("user_id", F.concat(F.lit("u"), F.col("id").cast("string")))
+                  .withColumn("score", F.rand(day)).withColumn("run_date", F.lit(run_date)))
+        store.write(day_df, "daily", "overwrite", CommitInfo(f"run-{day}", "bench"),
+                    partition_by=["run_date"], replace_partitions={"run_date": [run_date.isoformat()]})
+    result = store.optimize("daily", CommitInfo("optimize", "optimize"))
+    return result.files_before, result.files_after
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--daily-runs", type=int, default=0,
+                        help="also count a per-run table's files after this many daily runs, "
+                             "before and after compaction (0: skip)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-delta-"))
     spark = build_spark_session(SparkConfig(master="local[2]", shuffle_partitions=4), "bench-delta",
-                                str(scratch))
-    store = TableStore(spark, WarehouseConfig(root=str(scratch / "wh"), backend="delta_rs"))
+                                str(scratch), delta_backend="native")
+    stores = {backend: TableStore(spark, WarehouseConfig(root=str(scratch / backend),
+                                                         backend=backend))  # type: ignore[arg-type]
+              for backend in ("delta_rs", "native")}
     source_df = make_rows(spark, args.rows).repartition(4).cache()
     source_df.count()
     counter = {"n": 0}
@@ -58,20 +82,34 @@ def main() -> None:
         counter["n"] += 1
         source_df.write.partitionBy("event_date").parquet(str(scratch / f"plain{counter['n']}"))
 
-    def delta_commit() -> None:
+    def delta_write(backend: str) -> None:
         counter["n"] += 1
-        store.write(source_df, f"bench{counter['n']}", "append", CommitInfo("bench", "bench"),
-                    partition_by=["event_date"])
+        stores[backend].write(source_df, f"bench{counter['n']}", "append",
+                              CommitInfo("bench", "bench"), partition_by=["event_date"])
+
+    def read_back(backend: str) -> None:
+        store = stores[backend]
+        last = store.list_tables()[-1]
+        store.read(last).agg(F.sum("price")).collect()
 
     plain_parquet()  # warm-up: JIT and file system caches
+    delta_write("native")  # warm-up: delta-spark's classes
     parquet_s = best_of(args.repeats, plain_parquet)
-    delta_s = best_of(args.repeats, delta_commit)
-    read_s = best_of(args.repeats, lambda: store.read(f"bench{counter['n']}").agg(F.sum("price")).collect())
-    print(f"rows: {args.rows:,} (30 date partitions, 4 input partitions, local[2])")
-    print(f"plain df.write.parquet      : {parquet_s:7.2f} s")
-    print(f"delta-rs commit write       : {delta_s:7.2f} s")
-    print(f"commit overhead ratio       : {delta_s / parquet_s:7.2f}x")
-    print(f"read back + aggregate (delta): {read_s:7.2f} s")
+    deltars_s = best_of(args.repeats, lambda: delta_write("delta_rs"))
+    native_s = best_of(args.repeats, lambda: delta_write("native"))
+    print(f"rows: {args.rows:,} (30 date partitions, 4 input partitions, local[2], "
+          f"best of {args.repeats})")
+    print(f"plain df.write.parquet          : {parquet_s:7.2f} s   1.00x")
+    print(f"delta-rs commit backend write   : {deltars_s:7.2f} s   {deltars_s / parquet_s:4.2f}x")
+    print(f"native delta-spark write        : {native_s:7.2f} s   {native_s / parquet_s:4.2f}x")
+    for backend in ("delta_rs", "native"):
+        read_s = best_of(args.repeats, lambda b=backend: read_back(b))
+        print(f"read back + aggregate ({backend:8s}): {read_s:7.2f} s")
+    for backend in ("delta_rs", "native") if args.daily_runs else ():
+        before, after = daily_runs_file_counts(spark, stores[backend], args.daily_runs,
+                                               rows_per_day=10_000, tasks=8)
+        print(f"{backend}: {args.daily_runs} daily runs (8 writing tasks each): {before} files, "
+              f"{after} after recsys optimize")
     spark.stop()
     shutil.rmtree(scratch, ignore_errors=True)
 

@@ -61,7 +61,7 @@ def record_stage_run(spark: SparkSession, store: TableStore, ctx: RunContext, re
         "rows_out": int(report.rows_out),
         "metrics": metrics,
         "quality": dict(report.quality),
-        "notes": dict(report.notes),
+        "notes": {"delta_backend": store.backend_name, **report.notes},
         "error": error,
         "config_fingerprint": ctx.config.fingerprint(),
     }

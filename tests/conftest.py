@@ -1,5 +1,5 @@
 """One session-scoped SparkSession for the whole suite (local[2], 2 shuffle partitions, AQE off,
-UI off)."""
+UI off, the pinned Delta jars of `make jars` on its classpath so both table backends run)."""
 from __future__ import annotations
 
 import os
@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from recsys_spark.config import AppConfig
-from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.settings.core import SparkConfig
 from recsys_spark.spark import build_spark_session
 from tests.background import RUNS_DIR_ENV, BackgroundRun, PipelineRun, claim, wait_for
 
@@ -38,26 +37,12 @@ def spark() -> Iterator[SparkSession]:
                                       # product default (AQE on), so both settings stay tested.
                                       "spark.sql.adaptive.enabled": "false",
                                       **_extra_from_env()})
-    session = build_spark_session(spark_config, "recsys-tests", scratch)
+    # "native" puts the pinned Delta jars on spark.jars (tests of the native backend fail with
+    # "run make jars" when they are missing); tables stay on delta_rs unless a test asks.
+    session = build_spark_session(spark_config, "recsys-tests", scratch, delta_backend="native")
     yield session
     session.stop()
     shutil.rmtree(scratch, ignore_errors=True)
-
-
-def make_config(tmp_path: Path, **sections) -> AppConfig:
-    """An AppConfig with its warehouse and landing under ``tmp_path``."""
-    values = {
-        "warehouse": WarehouseConfig(root=str(tmp_path / "warehouse"), backend="delta_rs"),
-        "landing": LandingConfig(root=str(tmp_path / "landing")),
-        "spark": SparkConfig(master="local[2]", shuffle_partitions=2),
-    }
-    values.update(sections)
-    return AppConfig(**values)
-
-
-@pytest.fixture
-def app_config(tmp_path: Path) -> AppConfig:
-    return make_config(tmp_path)
 
 
 # Seven days: the response model then has ~5 days of labelled impressions to train on (with 4 it
@@ -86,7 +71,10 @@ def pytest_configure(config) -> None:
 
 def _start_local_run(root: Path) -> BackgroundRun:
     command = [sys.executable, "-m", "recsys_spark.cli", "run",
-               *pipeline_args(root / "warehouse", root / "landing"), "--set", "spark.master=local[2]"]
+               *pipeline_args(root / "warehouse", root / "landing"), "--set", "spark.master=local[2]",
+               # the cluster run commits with delta-spark: this one with delta-rs, so the cluster
+               # test compares the two backends on the whole pipeline
+               "--set", "warehouse.backend=delta_rs"]
     return BackgroundRun(root, command)
 
 

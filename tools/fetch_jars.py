@@ -18,15 +18,18 @@ from pathlib import Path
 
 
 def read_lock(path: Path) -> list[tuple[str, str]]:
-    """(group:artifact:version, sha256) per non-comment line."""
+    """(group:artifact:version, sha256) per non-comment line. A line may end with a purpose
+    (``session`` when absent: on the Spark classpath; e.g. ``hdfs-test`` for a test-only jar),
+    read by recsys_spark/delta_jars.py; every pinned jar is fetched whatever its purpose."""
     pins = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         parts = line.split()
-        if len(parts) != 2 or parts[0].count(":") != 2 or len(parts[1]) != 64:
-            raise SystemExit(f"fetch_jars: {path}:{number}: expected 'group:artifact:version sha256'")
+        if len(parts) not in (2, 3) or parts[0].count(":") != 2 or len(parts[1]) != 64:
+            raise SystemExit(f"fetch_jars: {path}:{number}: expected "
+                             "'group:artifact:version sha256 [purpose]'")
         pins.append((parts[0], parts[1].lower()))
     return pins
 
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lock", type=Path, default=root / "jars.lock")
     parser.add_argument("--dest", type=Path, default=root / ".jars")
     args = parser.parse_args(argv)
+    args.dest = args.dest.resolve()  # Maven runs inside it: a relative path would nest
     args.dest.mkdir(parents=True, exist_ok=True)
     for coordinate, expected in read_lock(args.lock):
         target = args.dest / jar_name(coordinate)

@@ -31,7 +31,7 @@ def input_date_span(spark: SparkSession, source: str, path: str, config: CleanCo
     """
     adapter = ADAPTERS[source]
     files = list_input_files(path, adapter.SUFFIXES, getattr(adapter, "EXCLUDED_FILES", ()))
-    typed_df = parse_lines(read_lines(spark, files).lines_df, source, config)
+    typed_df = parse_lines(read_lines(spark, files), source, config)
     per_day = {r["event_date"]: int(r["count"]) for r in
                typed_df.where(F.col("event_date").isNotNull()).groupBy("event_date").count().collect()}
     total = sum(per_day.values())

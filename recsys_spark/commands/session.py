@@ -45,7 +45,8 @@ class StageSession:
 @contextlib.contextmanager
 def stage_session(config: AppConfig, app_name: str) -> Iterator[StageSession]:
     """Spark + table store for one command; Spark stops at the end unless spark-submit owns it."""
-    spark = build_spark_session(config.spark, app_name, config.warehouse.root)
+    spark = build_spark_session(config.spark, app_name, config.warehouse.root,
+                                delta_backend=config.warehouse.backend)
     try:
         yield StageSession(config, spark, TableStore(spark, config.warehouse))
     finally:

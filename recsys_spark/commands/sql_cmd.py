@@ -20,6 +20,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     sql.add_argument("--as-of", default=None, metavar="VERSION|TIMESTAMP",
                      help="read every table at this Delta version (an integer) or as of this UTC "
                           "timestamp (YYYY-MM-DD[THH:MM:SS])")
+    sql.add_argument("--changes-from", type=int, default=None, metavar="VERSION",
+                     help="also register <table>_changes for every table with Change Data Feed "
+                          "(events, user_promotions): the rows changed in versions >= VERSION, "
+                          "with _change_type, _commit_version, _commit_timestamp")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("--limit", type=int, default=1000, help="rows printed at most")
     sql.set_defaults(func=cmd_sql)
@@ -57,11 +61,28 @@ def register_views(store: TableStore, version: int | None = None,
     return registered
 
 
+def register_change_views(store: TableStore, starting_version: int) -> list[str]:
+    """Register ``<table>_changes`` for each table that records its changes."""
+    registered = []
+    for name in store.list_tables():
+        try:
+            changes_df = store.read_changes(name, starting_version)
+        except TableError:  # no Change Data Feed on this table
+            continue
+        changes_df.createOrReplaceTempView(f"{name}_changes")
+        registered.append(f"{name}_changes")
+    return registered
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     version, as_of = parse_as_of(args.as_of)
+    if args.changes_from is not None and args.changes_from < 0:
+        raise RecsysError(f"--changes-from {args.changes_from}: a version is >= 0")
     config = config_from_args(args)
     with stage_session(config, "recsys-sql") as session:
         views = register_views(session.store, version, as_of)
+        if args.changes_from is not None:
+            views += register_change_views(session.store, args.changes_from)
         try:
             result_df = session.spark.sql(args.query).limit(args.limit)
             columns = result_df.columns

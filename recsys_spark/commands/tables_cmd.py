@@ -1,14 +1,17 @@
-"""`recsys tables`, `recsys history TABLE`, `recsys vacuum`: warehouse administration.
+"""`recsys tables`, `recsys history TABLE`, `recsys vacuum`, `recsys optimize`: warehouse
+administration.
 
-These read the Delta logs with delta-rs only, so they answer without starting Spark.
+These read the Delta logs with delta-rs only, so they answer without starting Spark; `optimize`
+starts Spark only when the native backend may do the compaction (warehouse.backend native/auto).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 
-from recsys_spark.commands.session import config_from_args
-from recsys_spark.tables import TableStore
+from recsys_spark.commands.session import config_from_args, stage_session
+from recsys_spark.tables import CommitInfo, TableStore
 from recsys_spark.textformat import render_table
 
 
@@ -29,6 +32,12 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                         help="default: warehouse.vacuum_retention_hours; shorter than the "
                              "table's retention is refused")
     vacuum.set_defaults(func=cmd_vacuum)
+
+    optimize = sub.add_parser("optimize", parents=[parent],
+                              help="compact small files (delta-rs optimize.compact or native "
+                                   "OPTIMIZE); prints files before/after")
+    optimize.add_argument("table", nargs="?", help="one table (default: all)")
+    optimize.set_defaults(func=cmd_optimize)
 
 
 def _store(args: argparse.Namespace) -> TableStore:
@@ -72,4 +81,24 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
             print(f"{'deleted' if args.apply else 'would delete'} {name}: {path}")
     verb = "deleted" if args.apply else "would delete (dry run; --apply deletes)"
     print(f"{total} files {verb}")
+    return 0
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    commit = CommitInfo(run_id=f"optimize-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}",
+                        stage="optimize")
+    with contextlib.ExitStack() as stack:
+        if config.warehouse.backend == "delta_rs":
+            store = TableStore(None, config.warehouse)  # delta-rs compacts without a JVM
+        else:
+            store = stack.enter_context(stage_session(config, "recsys-optimize")).store
+        names = [args.table] if args.table else store.list_tables()
+        rows = []
+        for name in names:
+            result = store.optimize(name, commit)
+            rows.append([name, result.files_before, result.files_after, result.version])
+        backend = store.backend_name if store.spark is not None else "delta_rs"
+    print(render_table(["table", "files_before", "files_after", "version"], rows))
+    print(f"compacted with the {backend} backend; replaced files stay until `recsys vacuum`")
     return 0

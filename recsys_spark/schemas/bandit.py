@@ -11,7 +11,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from recsys_spark.schemas.spec import TableSpec, col
+from recsys_spark.schemas.spec import CHANGE_DATA_FEED, TableSpec, col
 
 BANDIT_ARM_STATS = StructType([
     col("run_id", StringType(), "run that computed the statistics", nullable=False),
@@ -83,6 +83,7 @@ TABLES = {
         "row: rank 0, promotion_id null, is_holdout true. `user_promotions_current` is a view of the "
         "latest run_date.",
         partition_by=("run_date",), keys=("run_date", "user_id", "rank"), written_by="bandit",
+        table_properties={CHANGE_DATA_FEED: "true"},
         example_queries={
             "Today's promotions of one user": (
                 "SELECT rank, promotion_id, score, propensity FROM user_promotions_current\n"

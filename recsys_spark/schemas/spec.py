@@ -25,6 +25,9 @@ class TableSpec:
     keys: Sequence[str] = ()
     written_by: str = ""
     example_queries: Mapping[str, str] = field(default_factory=dict)
+    # Delta table properties set when the table is created (both backends), e.g. Change Data
+    # Feed: {CHANGE_DATA_FEED: "true"}.
+    table_properties: Mapping[str, str] = field(default_factory=dict)
     write_mode: WriteMode = "run_partitions"
 
     def __post_init__(self) -> None:
@@ -36,6 +39,10 @@ class TableSpec:
 
     def column_doc(self, column: str) -> str:
         return str(self.schema[column].metadata.get("comment", ""))
+
+
+# Delta's table property that records row-level changes for `table_changes` / readChangeFeed.
+CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
 
 
 def col(name: str, data_type, comment: str, nullable: bool = True) -> StructField:

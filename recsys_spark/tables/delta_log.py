@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -149,3 +150,47 @@ _STANDARD_COMMIT_KEYS = {"timestamp", "operation", "operationParameters", "engin
 
 def _custom_keys(commit: dict[str, Any]) -> set[str]:
     return {k for k in commit if k not in _STANDARD_COMMIT_KEYS}
+
+
+CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
+
+
+def require_change_data_feed(table: DeltaTable, name: str) -> None:
+    """Raises TableError unless the table records its changes (Change Data Feed)."""
+    if table.metadata().configuration.get(CHANGE_DATA_FEED, "false").lower() != "true":
+        raise TableError(f"table {name} does not record its changes ({CHANGE_DATA_FEED} is off; "
+                         "it is set when the table is created from its TableSpec)")
+
+
+@dataclass(frozen=True)
+class CommitActions:
+    """The file actions of one commit, as written in ``_delta_log/<version>.json``."""
+
+    version: int
+    timestamp_ms: int
+    adds: list[dict[str, Any]]
+    removes: list[dict[str, Any]]
+    cdc: list[dict[str, Any]]
+
+
+def commit_actions(uri: str, version: int) -> CommitActions:
+    """Read one commit file of the log (small: one JSON line per action).
+
+    Raises:
+        TableError: the commit file is gone (log cleanup removed it).
+    """
+    from recsys_spark.filesystems import arrow_filesystem  # it imports this module
+
+    fs, root = arrow_filesystem(uri)
+    path = f"{root}/_delta_log/{version:020d}.json"
+    try:
+        with fs.open_input_stream(path) as stream:
+            lines = stream.read().decode("utf-8").splitlines()
+    except FileNotFoundError:
+        raise TableError(f"{uri}: commit {version} is no longer in the log") from None
+    actions = [json.loads(line) for line in lines if line.strip()]
+    info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+    return CommitActions(version, int(info.get("timestamp", 0)),
+                         [a["add"] for a in actions if "add" in a],
+                         [a["remove"] for a in actions if "remove" in a],
+                         [a["cdc"] for a in actions if "cdc" in a])

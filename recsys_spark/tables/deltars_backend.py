@@ -17,8 +17,9 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 import pyarrow.fs as pafs
@@ -35,12 +36,13 @@ from deltalake.transaction import (
 )
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from recsys_spark.errors import ConcurrentWriteError, SchemaMismatchError, TableError
+from recsys_spark.filesystems import arrow_filesystem
 from recsys_spark.paths import path_component
 from recsys_spark.tables import delta_log
-from recsys_spark.tables.model import PartitionFilter, WriteRequest, WriteResult
+from recsys_spark.tables.model import CommitInfo, PartitionFilter, WriteRequest, WriteResult
 from recsys_spark.tables.parquet_stats import stats_json
 from recsys_spark.tables.schema_check import check_partition_columns, reconcile_schema
 
@@ -49,6 +51,35 @@ log = logging.getLogger(__name__)
 MAX_COMMIT_ATTEMPTS = 10
 _FILE_KEY = "__recsys_file"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# In a cdc file (_change_data/) the change type is a data column of this name.
+_FILE_CHANGE_TYPE = "_change_type"
+# What a Change Data Feed read adds to the table's columns (Delta's names and types).
+CHANGE_COLUMNS = [StructField("_change_type", StringType(), True),
+                  StructField("_commit_version", LongType(), True),
+                  StructField("_commit_timestamp", TimestampType(), True)]
+
+
+@dataclass(frozen=True)
+class _LogFile:
+    """A data file named by the log: path relative to the table, partition values, and for a
+    change feed what the commit did with it."""
+
+    path: str
+    partition_values: Mapping[str, str | None]
+    change_type: str | None = None
+    version: int | None = None
+    timestamp: dt.datetime | None = None
+
+
+def compact(uri: str, table: str, commit: CommitInfo,
+            partition_filters: Sequence[PartitionFilter] = ()) -> None:
+    """Bin-pack small files with delta-rs (no Spark): one commit that removes the small files
+    and adds the compacted ones (dataChange false, so change feeds and streams ignore it)."""
+    delta = delta_log.open_table(uri, table)
+    filters = [(c, op, [str(x) for x in v] if op == "in" else str(v))
+               for c, op, v in partition_filters] or None
+    delta.optimize.compact(partition_filters=filters, commit_properties=CommitProperties(
+        custom_metadata=commit.as_metadata()))
 
 
 class DeltaRsBackend:
@@ -71,27 +102,79 @@ class DeltaRsBackend:
         partition_cols = delta_log.partition_columns(delta)
         actions = delta_log.prune(delta_log.add_actions(delta), partition_filters, partition_cols,
                                   table)
-        if actions.num_rows == 0:
-            return self.spark.createDataFrame([], schema)
-        relative_paths = [unquote(p) for p in actions.column("path").to_pylist()]
-        file_uris = [f"{uri}/{p}" for p in relative_paths]
-        data_schema = StructType([f for f in schema.fields if f.name not in partition_cols])
-        data_df = self.spark.read.schema(data_schema).parquet(*file_uris)
-        if not partition_cols:
-            return data_df.select(*schema.fieldNames())
-        # Partition values live in the log, not in the files: join them back on the file path.
-        # The file list is small (one row per file), so it is broadcast.
         values = [actions.column(f"partition.{c}").to_pylist() for c in partition_cols]
-        rows = [(path_component(file_uris[i]), *[None if v[i] is None else str(v[i]) for v in values])
-                for i in range(len(file_uris))]
-        files_schema = StructType([StructField(_FILE_KEY, StringType(), False)]
-                                  + [StructField(c, StringType(), True) for c in partition_cols])
+        files = [_LogFile(unquote(path), {c: None if v[i] is None else str(v[i])
+                                          for c, v in zip(partition_cols, values, strict=True)})
+                 for i, path in enumerate(actions.column("path").to_pylist())]
+        return self._read_files(uri, schema, partition_cols, files)
+
+    def read_changes(self, uri: str, table: str, starting_version: int,
+                     ending_version: int | None = None) -> DataFrame:
+        """Change Data Feed rows of versions ``starting_version``..``ending_version`` (default:
+        latest), built from the commits themselves as Delta defines it: a commit's ``cdc``
+        files when it has any, otherwise its added files as inserts and removed files as
+        deletes; with ``_change_type``, ``_commit_version``, ``_commit_timestamp``."""
+        delta = delta_log.open_table(uri, table)
+        delta_log.require_change_data_feed(delta, table)
+        schema = delta_log.spark_schema(delta)
+        partition_cols = delta_log.partition_columns(delta)
+        last = delta.version() if ending_version is None else min(ending_version, delta.version())
+        files: list[_LogFile] = []
+        for version in range(starting_version, last + 1):
+            commit = delta_log.commit_actions(uri, version)
+            stamp = dt.datetime.fromtimestamp(commit.timestamp_ms / 1000, dt.timezone.utc)
+            changes = ([(a, None) for a in commit.cdc] if commit.cdc else
+                       [(a, "insert") for a in commit.adds if a.get("dataChange", True)]
+                       + [(a, "delete") for a in commit.removes if a.get("dataChange", True)])
+            for action, change_type in changes:
+                path = unquote(action["path"])
+                values = action.get("partitionValues") or _partition_values(path, partition_cols,
+                                                                            offset=0)
+                files.append(_LogFile(path, values, change_type, version, stamp))
+        cdf_schema = StructType(list(schema.fields) + CHANGE_COLUMNS)
+        return self._read_files(uri, cdf_schema, partition_cols, files,
+                                change_columns=True)
+
+    def _read_files(self, uri: str, schema: StructType, partition_cols: list[str],
+                    files: list[_LogFile], change_columns: bool = False) -> DataFrame:
+        """``files`` (paths relative to ``uri``) read by Spark's Parquet reader, their partition
+        values (and change columns) from the log joined back on the file path. The file list is
+        small (one row per file), so it is broadcast; a file listed twice (added, then removed)
+        is read once and joined twice."""
+        if not files:
+            return self.spark.createDataFrame([], schema)
+        file_uris = list(dict.fromkeys(f"{uri}/{f.path}" for f in files))
+        log_cols = [*partition_cols, *([c.name for c in CHANGE_COLUMNS] if change_columns else [])]
+        data_fields = [f for f in schema.fields if f.name not in log_cols]
+        if change_columns:  # a cdc file carries its own _change_type column
+            data_fields.append(StructField(_FILE_CHANGE_TYPE, StringType(), True))
+        data_df = (self.spark.read.schema(StructType(data_fields))
+                   .option("mergeSchema", "false").parquet(*file_uris))
+        if change_columns:
+            data_df = data_df.withColumnRenamed(_FILE_CHANGE_TYPE, "_file_change_type")
+        if not log_cols:
+            return data_df.select(*schema.fieldNames())
         types = {f.name: f.dataType for f in schema.fields}
+        rows = [(path_component(f"{uri}/{f.path}"),
+                 *[f.partition_values.get(c) for c in partition_cols],
+                 *((f.change_type, f.version, f.timestamp) if change_columns else ()))
+                for f in files]
+        files_schema = StructType(
+            [StructField(_FILE_KEY, StringType(), False)]
+            + [StructField(c, StringType(), True) for c in partition_cols]
+            + (CHANGE_COLUMNS if change_columns else []))
         files_df = self.spark.createDataFrame(rows, files_schema).select(
-            _FILE_KEY, *[F.col(c).cast(types[c]).alias(c) for c in partition_cols])
-        return (data_df.withColumn(_FILE_KEY, _spark_file_key(F.col("_metadata.file_path")))
-                .join(F.broadcast(files_df), on=_FILE_KEY, how="inner")
-                .select(*schema.fieldNames()))
+            _FILE_KEY, *[F.col(c).cast(types[c]).alias(c) for c in partition_cols],
+            *([c.name for c in CHANGE_COLUMNS] if change_columns else []))
+        joined = (data_df.withColumn(_FILE_KEY, _spark_file_key(F.col("_metadata.file_path")))
+                  .join(F.broadcast(files_df), on=_FILE_KEY, how="inner"))
+        if change_columns:
+            joined = joined.withColumn("_change_type", F.coalesce("_file_change_type", "_change_type"))
+        return joined.select(*schema.fieldNames())
+
+    def optimize(self, uri: str, table: str, commit: CommitInfo,
+                 partition_filters: Sequence[PartitionFilter] = ()) -> None:
+        compact(uri, table, commit, partition_filters)
 
     # ---------------------------------------------------------------- writes
     def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult:
@@ -139,7 +222,9 @@ class DeltaRsBackend:
                 try:
                     create_table_with_add_actions(
                         delta_log.delta_rs_uri(uri), delta_schema, adds, mode="error",
-                        partition_by=list(partition_by) or None, commit_properties=props)
+                        partition_by=list(partition_by) or None,
+                        configuration=dict(request.table_properties or {}) or None,
+                        commit_properties=props)
                     return 0
                 except (CommitFailedError, DeltaError) as exc:
                     delta = delta_log.try_open(uri)
@@ -223,7 +308,7 @@ def _spark_file_key(file_path: Column) -> Column:
 
 
 def _arrow_fs(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(delta_log.delta_rs_uri(uri))
+    return arrow_filesystem(uri)
 
 
 def _collect_add_actions(uri: str, write_id: str, partition_by: Sequence[str]) -> list[AddAction]:
@@ -250,10 +335,12 @@ def _collect_add_actions(uri: str, write_id: str, partition_by: Sequence[str]) -
         return sorted(pool.map(to_action, infos), key=lambda a: a.path)
 
 
-def _partition_values(relative_path: str, partition_by: Sequence[str]) -> dict[str, str | None]:
-    """Partition values from Spark's ``col=value`` folders (Spark escapes them like URLs)."""
+def _partition_values(relative_path: str, partition_by: Sequence[str],
+                      offset: int = 1) -> dict[str, str | None]:
+    """Partition values from Spark's ``col=value`` folders (Spark escapes them like URLs);
+    ``offset`` skips the leading write folder of this backend's paths."""
     found: dict[str, str | None] = {}
-    for segment in relative_path.split("/")[1:-1]:
+    for segment in relative_path.split("/")[offset:-1]:
         name, sep, raw = segment.partition("=")
         if sep and name in partition_by:
             found[name] = None if raw == _HIVE_NULL else unquote(raw)

@@ -50,6 +50,9 @@ class WriteRequest:
     txn: TxnId | None = None
     # Schema evolution is explicit: only new nullable columns, only when asked.
     allow_new_columns: bool = False
+    # Delta table properties set when this write creates the table, e.g.
+    # {"delta.enableChangeDataFeed": "true"}; ignored for an existing table.
+    table_properties: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from typing import Protocol
 from pyspark.sql import DataFrame, SparkSession
 
 from recsys_spark.errors import ConfigError, TableError
+from recsys_spark.filesystems import arrow_filesystem
 from recsys_spark.paths import TABLE_NAME, is_local, normalize_root, table_uri
 from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import delta_log
-from recsys_spark.tables.deltars_backend import DeltaRsBackend
+from recsys_spark.tables.deltars_backend import DeltaRsBackend, compact
 from recsys_spark.tables.model import (
     CommitInfo,
     HistoryEntry,
@@ -27,6 +28,9 @@ from recsys_spark.tables.native_backend import NativeDeltaBackend
 
 log = logging.getLogger(__name__)
 
+# What a cluster user passes to spark-submit for the native backend (README, conf/cluster.yaml).
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+
 
 class Backend(Protocol):
     name: str
@@ -36,6 +40,22 @@ class Backend(Protocol):
              partition_filters: Sequence[PartitionFilter] = ()) -> DataFrame: ...
 
     def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult: ...
+
+    def read_changes(self, uri: str, table: str, starting_version: int,
+                     ending_version: int | None = None) -> DataFrame: ...
+
+    def optimize(self, uri: str, table: str, commit: CommitInfo,
+                 partition_filters: Sequence[PartitionFilter] = ()) -> None: ...
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """What compaction did to one table."""
+
+    table: str
+    files_before: int
+    files_after: int
+    version: int  # the table's version afterwards (unchanged when nothing was compacted)
 
 
 @dataclass(frozen=True)
@@ -49,24 +69,42 @@ class TableInfo:
     partition_columns: tuple[str, ...]
 
 
+def declared_properties(table: str) -> dict[str, str]:
+    """The Delta table properties ``table``'s TableSpec declares ({} for unknown tables)."""
+    from recsys_spark.schemas import ALL_TABLES  # the contracts; imported late, they are big
+
+    spec = ALL_TABLES.get(table)
+    return dict(spec.table_properties) if spec is not None else {}
+
+
 def delta_jars_present(spark: SparkSession) -> bool:
     """True when delta-spark's JVM classes are loadable (the only JVM probe in the project)."""
     try:
-        spark._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")  # type: ignore[union-attr]
+        # spark.jars are loaded by Spark's own class loader, which the driver thread's context
+        # class loader is; Class.forName would ask the system class loader and miss them.
+        jvm = spark._jvm  # type: ignore[attr-defined]
+        jvm.java.lang.Thread.currentThread().getContextClassLoader().loadClass(
+            "io.delta.tables.DeltaTable")
         return True
     except Exception:  # py4j raises its own error type for ClassNotFoundException
         return False
 
 
 def choose_backend(spark: SparkSession, requested: str) -> Backend:
-    """``auto`` picks native when the jars are there, delta-rs otherwise."""
-    has_jars = delta_jars_present(spark)
+    """``auto`` picks native when the jars are there, delta-rs otherwise (logged either way).
+
+    Raises:
+        ConfigError: ``native`` was asked for and the Delta classes are not loadable.
+    """
+    has_jars = requested != "delta_rs" and delta_jars_present(spark)
     if requested == "native" and not has_jars:
         raise ConfigError("warehouse.backend is 'native' but the Delta jars are not on the classpath "
-                          "(spark-submit --packages io.delta:delta-spark_2.13:<version>)")
-    if requested == "native" or (requested == "auto" and has_jars):
-        return NativeDeltaBackend(spark)
-    return DeltaRsBackend(spark)
+                          f"(run 'make jars', or spark-submit --packages {DELTA_PACKAGE})")
+    backend: Backend = (NativeDeltaBackend(spark) if requested == "native" or has_jars
+                        else DeltaRsBackend(spark))
+    log.info("warehouse.backend %s: using the %s Delta backend%s", requested, backend.name,
+             "" if has_jars or requested == "delta_rs" else " (no Delta jars on the classpath)")
+    return backend
 
 
 class TableStore:
@@ -87,6 +125,11 @@ class TableStore:
                 raise TableError("reading or writing table data needs a Spark session")
             self._backend = choose_backend(self.spark, self.warehouse.backend)
         return self._backend
+
+    @property
+    def backend_name(self) -> str:
+        """``native`` or ``delta_rs``: what writes go through (chosen on first use)."""
+        return self.backend.name
 
     def uri(self, table: str) -> str:
         return table_uri(self.root, table)
@@ -157,8 +200,12 @@ class TableStore:
     def write(self, df: DataFrame, table: str, mode: WriteMode, commit: CommitInfo, *,
               partition_by: Sequence[str] = (),
               replace_partitions: Mapping[str, Sequence[str]] | None = None,
-              txn: TxnId | None = None, allow_new_columns: bool = False) -> WriteResult:
+              txn: TxnId | None = None, allow_new_columns: bool = False,
+              table_properties: Mapping[str, str] | None = None) -> WriteResult:
         """Append or overwrite (all, or only ``replace_partitions``) in one atomic commit.
+
+        ``table_properties`` apply when this write creates the table; by default those its
+        TableSpec declares (``recsys_spark.schemas``), e.g. Change Data Feed on ``events``.
 
         Raises:
             SchemaMismatchError: the DataFrame does not fit the table.
@@ -168,8 +215,40 @@ class TableStore:
             raise TableError(f"table {table}: replace_partitions needs mode='overwrite'")
         request = WriteRequest(table=table, mode=mode, commit=commit, partition_by=partition_by,
                                replace_partitions=replace_partitions, txn=txn,
-                               allow_new_columns=allow_new_columns)
+                               allow_new_columns=allow_new_columns,
+                               table_properties=(declared_properties(table) if table_properties is None
+                                                 else table_properties))
         return self.backend.write(df, self.uri(table), request)
+
+    def read_changes(self, table: str, starting_version: int,
+                     ending_version: int | None = None) -> DataFrame:
+        """Rows that changed in versions ``starting_version``..``ending_version`` (inclusive;
+        default: latest) from the table's Change Data Feed: the table's columns plus
+        ``_change_type`` (insert / delete / update_preimage / update_postimage),
+        ``_commit_version`` and ``_commit_timestamp``. Empty when nothing was committed since.
+
+        Raises:
+            UnknownTableError: the table does not exist.
+            TableError: the table does not record changes (no ``delta.enableChangeDataFeed``).
+        """
+        return self.backend.read_changes(self.uri(table), table, starting_version, ending_version)
+
+    def optimize(self, table: str, commit: CommitInfo,
+                 partition_filters: Sequence[PartitionFilter] = ()) -> OptimizeResult:
+        """Compact small files into fewer large ones (one commit that changes no rows), on the
+        chosen backend; without a Spark session, with delta-rs. Old files stay until vacuum.
+
+        Raises:
+            UnknownTableError: the table does not exist.
+        """
+        uri = self.uri(table)
+        before = delta_log.add_actions(delta_log.open_table(uri, table)).num_rows
+        if self.spark is None and self._backend is None:
+            compact(uri, table, commit, partition_filters)
+        else:
+            self.backend.optimize(uri, table, commit, partition_filters)
+        after = delta_log.open_table(uri, table)
+        return OptimizeResult(table, before, delta_log.add_actions(after).num_rows, after.version())
 
     def version(self, table: str) -> int:
         return delta_log.open_table(self.uri(table), table).version()
@@ -186,7 +265,7 @@ class TableStore:
         if not is_local(self.root):
             import pyarrow.fs as pafs
 
-            fs, base = pafs.FileSystem.from_uri(delta_log.delta_rs_uri(self.root))
+            fs, base = arrow_filesystem(self.root)
             infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
             names = [i.base_name for i in infos if i.type == pafs.FileType.Directory]
         else:

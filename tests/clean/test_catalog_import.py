@@ -20,8 +20,7 @@ from recsys_spark.settings.clean import CatalogImportConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore
 from tests.clean.helpers import read_table, with_clean
-from tests.conftest import make_config
-from tests.factories import frame
+from tests.factories import frame, make_config
 
 AS_OF = dt.date(2026, 11, 2)
 

@@ -22,7 +22,8 @@ from pyspark.testing import assertDataFrameEqual
 from recsys_spark.bandit.arm_stats import context_counts, rewarded_impressions
 from recsys_spark.settings.bandit import BanditConfig
 from tests.clean.helpers import read_table, run_clean
-from tests.conftest import REPO_ROOT, make_config
+from tests.conftest import REPO_ROOT
+from tests.factories import make_config
 
 pytestmark = pytest.mark.e2e
 

@@ -60,3 +60,20 @@ def test_user_mistakes_end_as_one_line_and_exit_2(tmp_path, args, message):
     assert result.stderr.strip().startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_optimize_prints_files_before_and_after(spark: SparkSession, tmp_path):
+    store = TableStore(spark, WarehouseConfig(root=str(tmp_path / "wh"), backend="delta_rs"))
+    df = spark.createDataFrame([(1, "a"), (2, "b")], "id long, day string")
+    for run in range(3):  # one file per partition per run: 6 files
+        store.write(df.coalesce(1), "small", "append", CommitInfo(f"run-{run}", "test"),
+                    partition_by=["day"])
+    result = recsys("optimize", "small", "--set", f"warehouse.root={tmp_path / 'wh'}",
+                    "--set", "warehouse.backend=delta_rs")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.strip().splitlines()]
+    assert lines[0] == ["table", "files_before", "files_after", "version"]
+    assert lines[2] == ["small", "6", "2", "3"]
+    assert lines[3][:5] == ["compacted", "with", "the", "delta_rs", "backend;"]
+    assert sorted(r.id for r in store.read("small").collect()) == [1, 1, 1, 2, 2, 2]
+    assert store.history("small", 1)[0].stage == "optimize"

@@ -1,9 +1,12 @@
-"""The Delta table layer on the delta-rs commit backend: every operation round-trips."""
+"""The Delta table layer: one semantics suite, run on both backends (delta-rs commits and native
+delta-spark); every operation round-trips and is read back by Spark and by deltalake."""
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,13 +27,14 @@ from pyspark.sql.types import (
 )
 
 from recsys_spark.errors import (
-    ConcurrentWriteError,
     SchemaMismatchError,
     TableError,
     UnknownTableError,
 )
 from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import CommitInfo, TableStore, TxnId, deltars_backend
+from recsys_spark.tables.store import delta_jars_present
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -56,9 +60,27 @@ BASE_ROWS = [
 ]
 
 
+BACKENDS = ["delta_rs", "native"]
+
+
+def make_store(spark: SparkSession, root: Path, backend: str) -> TableStore:
+    if backend == "native" and not delta_jars_present(spark):
+        pytest.fail("the Delta jars are not on the test session's classpath: run 'make jars'")
+    store = TableStore(spark, WarehouseConfig(root=str(root), backend=backend))  # type: ignore[arg-type]
+    assert store.backend_name == backend
+    return store
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, spark: SparkSession, tmp_path: Path) -> TableStore:
+    """A warehouse on each backend in turn: every test using it runs twice."""
+    return make_store(spark, tmp_path / "wh", request.param)
+
+
 @pytest.fixture
-def store(spark: SparkSession, tmp_path: Path) -> TableStore:
-    return TableStore(spark, WarehouseConfig(root=str(tmp_path / "wh"), backend="delta_rs"))
+def deltars_store(spark: SparkSession, tmp_path: Path) -> TableStore:
+    """For what only the delta-rs commit backend does itself (file stats, its commit step)."""
+    return make_store(spark, tmp_path / "wh", "delta_rs")
 
 
 def commit(run: str) -> CommitInfo:
@@ -86,11 +108,13 @@ def test_write_then_read_round_trips_in_spark_and_delta_rs(spark, store):
     assert got[0]["name"] == "a" and got[0]["amount"] == 1.5
     assert got[0]["ts"].to_pydatetime() == dt.datetime(2026, 1, 1, 8, 0, 0, 123456, tzinfo=UTC)
     assert [str(r["day"])[:10] for r in got] == ["2026-01-01", "2026-01-01", "2026-01-02"]
+    # the oldest protocol: every Delta reader (DuckDB, Trino, older Spark) can read it
     assert DeltaTable(store.uri("t")).protocol().min_reader_version == 1
     assert DeltaTable(store.uri("t")).protocol().min_writer_version == 2
 
 
-def test_file_statistics_are_exact(spark, store):
+def test_file_statistics_are_exact(spark, deltars_store):
+    store = deltars_store
     # one input partition, so one file per day partition
     store.write(rows_df(spark, BASE_ROWS).coalesce(1), "t", "append", commit("r1"), partition_by=["day"])
     actions = pa.table(DeltaTable(store.uri("t")).get_add_actions(flatten=True)).to_pylist()
@@ -151,8 +175,10 @@ def test_history_carries_run_ids(spark, store):
     history = store.history("t")
     assert [(h.version, h.run_id, h.stage) for h in history] == [(1, "run-b", "test"),
                                                                  (0, "run-a", "test")]
+    # in the raw log: delta-rs writes commitInfo keys, delta-spark its userMetadata JSON
     raw = DeltaTable(store.uri("t")).history()
-    assert [c.get("run_id") for c in raw] == ["run-b", "run-a"]
+    assert [c.get("run_id") or json.loads(c["userMetadata"])["run_id"] for c in raw] == [
+        "run-b", "run-a"]
 
 
 def test_schema_mismatch_fails_with_the_columns_named(spark, store):
@@ -177,7 +203,9 @@ def test_new_nullable_column_only_when_asked(spark, store):
     assert "note" in DeltaTable(store.uri("t")).schema().to_json()
 
 
-def test_failure_before_commit_leaves_previous_version_and_rerun_converges(spark, store, monkeypatch):
+def test_failure_before_commit_leaves_previous_version_and_rerun_converges(spark, deltars_store,
+                                                                          monkeypatch):
+    store = deltars_store
     store.write(rows_df(spark, BASE_ROWS[:1]), "t", "append", commit("r1"))
 
     def explode(*args, **kwargs):
@@ -222,33 +250,83 @@ def test_retried_write_with_same_transaction_id_commits_once(spark, store):
     assert store.transaction_version("t", "t/test/2026-01-01") == 100
 
 
-def test_two_writers_racing_on_the_same_empty_partition_exactly_one_wins(spark, store, monkeypatch):
-    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("seed"), partition_by=["day"])
-    app_id = "t/test/2026-01-03"
-    writer_a = rows_df(spark, [(50, "a", 1.0, None, D3)])
-    writer_b = rows_df(spark, [(60, "b", 2.0, None, D3)])
-    real_commit = deltars_backend.DeltaRsBackend._commit
-    calls = {"n": 0}
-
-    def commit_after_rival(self, *args, **kwargs):
-        # Writer A has written its files; before it commits, writer B runs start to finish.
-        calls["n"] += 1
-        if calls["n"] == 1:
-            store.write(writer_b, "t", "overwrite", commit("run-b"),
-                        replace_partitions={"day": ["2026-01-03"]}, txn=TxnId(app_id, 2))
-        return real_commit(self, *args, **kwargs)
-
-    monkeypatch.setattr(deltars_backend.DeltaRsBackend, "_commit", commit_after_rival)
-    with pytest.raises(ConcurrentWriteError, match="another writer committed"):
-        store.write(writer_a, "t", "overwrite", commit("run-a"),
-                    replace_partitions={"day": ["2026-01-03"]}, txn=TxnId(app_id, 1))
-    monkeypatch.undo()
-    day3 = store.read("t").where(F.col("day") == D3).select("id", "name").collect()
-    assert [(r.id, r.name) for r in day3] == [(60, "b")]
+def test_failed_job_leaves_the_previous_version_and_a_rerun_converges(spark, store):
+    store.write(rows_df(spark, BASE_ROWS[:1]), "t", "append", commit("r1"))
+    # a task fails mid-write (as an executor crash would): the job aborts before any commit
+    failing = rows_df(spark, BASE_ROWS[1:]).withColumn(
+        "id", F.when(F.col("id") == 3, F.raise_error(F.lit("injected task failure")))
+        .otherwise(F.col("id")))
+    with pytest.raises(Exception, match="injected task failure"):
+        store.write(failing, "t", "append", commit("r2"), txn=TxnId("t/test/all", 2))
+    assert store.version("t") == 0
+    assert_df_equality(store.read("t"), rows_df(spark, BASE_ROWS[:1]), ignore_nullable=True)
+    store.write(rows_df(spark, BASE_ROWS[1:]), "t", "append", commit("r2"), txn=TxnId("t/test/all", 2))
     assert store.version("t") == 1
+    assert_df_equality(sorted_df(store.read("t")), rows_df(spark, BASE_ROWS), ignore_nullable=True)
 
 
-def test_unknown_table_and_escaping_names_are_refused(spark, store):
+def test_vacuum_removes_only_orphans_older_than_retention(spark, store):
+    store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("r1"), partition_by=["day"])
+    table_dir = Path(store.uri("t"))
+    # what a writer killed between its data files and its commit leaves in the table folder
+    rows_df(spark, [(99, "orphan", 0.0, None, D1)]).write.parquet(str(table_dir / "killed-writer"))
+    orphans = {p.resolve() for p in (table_dir / "killed-writer").rglob("*.parquet")}
+    assert orphans
+    assert store.vacuum("t", dry_run=True) == []  # younger than the retention window
+    old = time.time() - 8 * 24 * 3600
+    for path in table_dir.rglob("*"):
+        os.utime(path, (old, old))
+    live = {Path(u).resolve() for u in DeltaTable(store.uri("t")).file_uris()}
+    # vacuum names files relative to the table folder
+    assert {(table_dir / p).resolve() for p in store.vacuum("t", dry_run=True)
+            if p.endswith(".parquet")} == orphans
+    store.vacuum("t", dry_run=False)
+    assert {p.resolve() for p in table_dir.rglob("*.parquet")} == live
+    assert_df_equality(sorted_df(store.read("t")), rows_df(spark, BASE_ROWS), ignore_nullable=True)
+
+
+@pytest.fixture(scope="module")
+def race_outcomes(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two writer processes race on each backend in turn (one JVM each for both races):
+    {backend: (root, {writer: outcome})}."""
+    base = tmp_path_factory.mktemp("race")
+    specs = []
+    for backend in BACKENDS:
+        root, barrier = base / backend / "wh", base / backend / "barrier"
+        barrier.mkdir(parents=True)
+        store = make_store(spark, root, backend)
+        store.write(rows_df(spark, BASE_ROWS), "t", "append", commit("seed"), partition_by=["day"])
+        specs.append(f"{backend}={root}={barrier}")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    racers = {name: subprocess.Popen(
+        [sys.executable, "-m", "tests.foundation.race_writer", name, str(row_id), str(txn), *specs],
+        cwd=REPO_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name, row_id, txn in [("a", 50, 1), ("b", 60, 2)]}
+    outcomes: dict = {backend: (base / backend / "wh", {}) for backend in BACKENDS}
+    for name, process in racers.items():
+        out, err = process.communicate(timeout=600)
+        lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+        for backend in BACKENDS:
+            outcomes[backend][1][name] = lines.get(backend, f"no output: {err[-1500:]}")
+    return outcomes
+
+
+def test_two_processes_racing_on_the_same_empty_partition_exactly_one_wins(spark, store,
+                                                                          race_outcomes):
+    """Two real writer processes, held at a file barrier inside their writes (after each read
+    the table, before either commits), then released together: one commits, one fails."""
+    root, outcome = race_outcomes[store.backend_name]
+    assert sorted(outcome.values()) == ["lost ConcurrentWriteError", "won"], outcome
+    winner = next(n for n, o in outcome.items() if o == "won")
+    raced = make_store(spark, root, store.backend_name)
+    assert raced.version("t") == 1
+    day3 = raced.read("t").where(F.col("day") == D3).select("id", "name").collect()
+    assert [(r.id, r.name) for r in day3] == [({"a": 50, "b": 60}[winner], winner)]
+    assert raced.history("t", 1)[0].run_id == f"run-{winner}"
+
+
+def test_unknown_table_and_escaping_names_are_refused(spark, deltars_store):
+    store = deltars_store
     with pytest.raises(UnknownTableError, match="unknown table 'nope'"):
         store.read("nope")
     for bad in ["../escape", "/abs/path", "s3://other/t", "Upper", "a/b", ""]:
@@ -269,8 +347,13 @@ def test_partition_filters_read_only_matching_files(spark, store):
     store.write(rows_df(spark, [(7, "x", 1.0, None, D3)]), "t", "append", commit("r2"))
     day2_on = store.read("t", partition_filters=[("day", ">=", D2)])
     assert sorted(r.id for r in day2_on.collect()) == [3, 7]
-    # pruned from the log: Spark is handed only that partition's files
-    assert all("day=2026-01-01" not in f for f in day2_on.inputFiles())
+    # pruned from the log: Spark is handed only those partitions' files
+    all_files = {Path(u).name for u in DeltaTable(store.uri("t")).file_uris()}
+    read_files = {Path(f).name for f in day2_on.inputFiles()}
+    actions = pa.table(DeltaTable(store.uri("t")).get_add_actions(flatten=True)).to_pylist()
+    day2_on_files = {Path(a["path"]).name for a in actions
+                     if dt.date.fromisoformat(str(a["partition.day"])[:10]) >= D2}
+    assert read_files == day2_on_files and len(read_files) < len(all_files)
     only_day1 = store.read("t", partition_filters=[("day", "in", [D1])])
     assert sorted(r.id for r in only_day1.collect()) == [1, 2]
     assert store.read("t", partition_filters=[("day", "=", dt.date(2030, 1, 1))]).count() == 0

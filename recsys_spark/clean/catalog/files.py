@@ -5,7 +5,8 @@ Returns ``source_file``, ``record_number`` (CSV/JSON Lines: the 1-based line, th
 being line 1; Parquet: the 1-based row), ``raw_record`` (Parquet: the row as JSON),
 ``is_parsed`` and ``fields`` (``map<string,string>``: column -> value as written). Values are
 typed later by rules.py with try_cast, so a bad value is a quarantine reason, never a failed
-job. CSV and JSON Lines are read as numbered lines (clean/reader.py), one record per line.
+job. CSV and JSON Lines are read as numbered lines (clean/reader.py), one record per line;
+blank lines are not records.
 """
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructType
 
-from recsys_spark.clean.reader import CleanInputError, InputFile, file_key, list_input_files, read_lines
+from recsys_spark.clean.canonical import BLANK, line_kind
+from recsys_spark.clean.reader import (
+    CleanInputError,
+    FileStats,
+    InputFile,
+    file_key,
+    file_problems,
+    list_input_files,
+    read_lines,
+    with_line_numbers,
+)
 
 CSV, JSONL, PARQUET = "csv", "jsonl", "parquet"
 SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -72,13 +83,28 @@ def read_catalog_file(spark: SparkSession, path: str) -> CatalogRecords:
     fmt = file_format(path, files)
     if fmt == PARQUET:
         return _read_parquet(spark, path, files)
-    raw = read_lines(spark, files)
-    if raw.unreadable_files:
-        raise CatalogFileError(f"{raw.unreadable_files[0]}: cannot be read (corrupt or not "
-                               f"{fmt.upper()}?)")
+    lines_df = _numbered_lines(spark, files, fmt)
     if fmt == CSV:
-        return _read_csv(path, raw.lines_df)
-    return _read_jsonl(path, raw.lines_df)
+        return _read_csv(path, lines_df)
+    return _read_jsonl(path, lines_df)
+
+
+def _numbered_lines(spark: SparkSession, files: list[InputFile], fmt: str) -> DataFrame:
+    """``value``, ``source_file`` and the 1-based ``line_number`` of every non-blank line.
+
+    Raises:
+        CatalogFileError: a file could not be read whole (not decodable, a cut gzip).
+    """
+    lines_df = read_lines(spark, files).select(
+        "*", F.lit(0).alias("record_seq"), line_kind(F.col("value")).alias("line_kind"))
+    stats = FileStats.collect(lines_df)   # one small row per file split
+    problems = file_problems(files, stats)
+    if problems:
+        raise CatalogFileError(f"{problems[0].path}: cannot be read as {fmt.upper()} "
+                               f"({problems[0].detail})")
+    return (with_line_numbers(lines_df, stats.offsets_df(spark))
+            .where(F.col("line_kind") != BLANK)
+            .select("value", "source_file", "line_number"))
 
 
 def _header(text: str, source_file: str) -> tuple[str, ...]:
