@@ -1,4 +1,10 @@
-"""When a promotion may be served: active on the day, with budget left. Defined once.
+"""What a promotion is and when it may be served: its types, active on the day, with budget
+left. Defined once.
+
+- Types (:data:`PROMO_TYPES`): percent_off and coupon take ``discount_value`` as a fraction of
+  the basket (:data:`FRACTION_PROMO_TYPES`); amount_off_over_threshold, gift and free_shipping
+  as an amount in EUR (the discount, the gift's value, the shipping saved), for a basket of at
+  least ``min_spend``.
 
 - Active on day D: ``start_date <= D <= end_date``; a null start or end leaves that side open.
 - ``budget`` is the maximum number of redemptions; **null means unlimited** (never exhausted).
@@ -17,6 +23,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from recsys_spark.domain.events import PROMO_REDEEM
+
+PERCENT_OFF, AMOUNT_OFF_OVER_THRESHOLD, GIFT, FREE_SHIPPING, COUPON = (
+    "percent_off", "amount_off_over_threshold", "gift", "free_shipping", "coupon")
+PROMO_TYPES: tuple[str, ...] = (PERCENT_OFF, AMOUNT_OFF_OVER_THRESHOLD, GIFT, FREE_SHIPPING, COUPON)
+# Types whose discount_value is a fraction of the basket (0 < value <= 1).
+FRACTION_PROMO_TYPES: tuple[str, ...] = (PERCENT_OFF, COUPON)
 
 
 def is_active(run_date: dt.date) -> Column:
