@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from recsys_spark.config import AppConfig
-from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.settings.core import SparkConfig
 from recsys_spark.spark import build_spark_session
 from tests.background import RUNS_DIR_ENV, BackgroundRun, PipelineRun, claim, wait_for
 
@@ -44,22 +43,6 @@ def spark() -> Iterator[SparkSession]:
     yield session
     session.stop()
     shutil.rmtree(scratch, ignore_errors=True)
-
-
-def make_config(tmp_path: Path, **sections) -> AppConfig:
-    """An AppConfig with its warehouse and landing under ``tmp_path``."""
-    values = {
-        "warehouse": WarehouseConfig(root=str(tmp_path / "warehouse"), backend="delta_rs"),
-        "landing": LandingConfig(root=str(tmp_path / "landing")),
-        "spark": SparkConfig(master="local[2]", shuffle_partitions=2),
-    }
-    values.update(sections)
-    return AppConfig(**values)
-
-
-@pytest.fixture
-def app_config(tmp_path: Path) -> AppConfig:
-    return make_config(tmp_path)
 
 
 # Seven days: the response model then has ~5 days of labelled impressions to train on (with 4 it
