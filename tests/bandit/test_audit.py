@@ -23,18 +23,9 @@ from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.stage_io import Inputs
 from recsys_spark.tables import TableStore
-from tests.bandit.data import (
-    EVENTS,
-    PROMOTIONS,
-    RUN_DATE,
-    SCORES,
-    UTC,
-    make_config,
-    promotion,
-    scores_rows,
-    write,
-)
+from tests.bandit.data import RUN_DATE, UTC, scores_rows
 from tests.conftest import REPO_ROOT
+from tests.factories import event, make_config, promotion, write_rows
 
 OUT_DDL = ("user_id string, rank int, promotion_id string, policy string, score double, "
            "expected_response double, propensity double, is_exploration boolean, is_holdout boolean, "
@@ -121,11 +112,9 @@ def _t(day: int, hour: int = 10) -> dt.datetime:
 
 
 def _event(eid: str, day: int, etype: str, user: str, promo: str | None = None,
-           category: str | None = None) -> tuple:
-    when = _t(day)
-    return (eid, when, when.date(), etype, user, f"s-{user}", "i1" if category else None, category, None,
-            None, None, promo, 1 if etype == "promo_impression" else None,
-            0.5 if etype == "promo_impression" else None, None, "jsonl", "f", "r0", {})
+           category: str | None = None) -> dict:
+    return event(eid, _t(day), etype, user, promotion_id=promo, category=category,
+                 item_id="i1" if category else None)
 
 
 def _warehouse(spark, tmp_path, stale_scores: bool = False) -> TableStore:
@@ -137,14 +126,14 @@ def _warehouse(spark, tmp_path, stale_scores: bool = False) -> TableStore:
     events = [_event("v1", 18, "view", "u1", category="books.classic"),
               _event("v2", 18, "view", "u2", category="toys.kids")]
     events += [_event(f"i{d}", d, "promo_impression", "u2", "p1") for d in (17, 18, 19)]
-    write(spark, store, "events", events, EVENTS, ("event_date",))
-    pt = list(promotion("pt", "gift", 1000))
-    pt[5] = ["toys"]
-    write(spark, store, "promotions", [promotion("p1", "percent_off", 1000), tuple(pt)], PROMOTIONS)
+    write_rows(spark, store, "events", events)
+    write_rows(spark, store, "promotions", [
+        promotion("p1", promo_type="percent_off", budget=1000),
+        promotion("pt", promo_type="gift", budget=1000, eligible_categories=["toys"])])
     scores = {("u1", "p1"): 0.3, ("u2", "pt"): 0.4, ("u2", "p1"): 0.2}
     if stale_scores:
         scores[("u1", "pt")] = 0.5
-    write(spark, store, "promotion_scores", scores_rows(scores), SCORES, ("run_date",))
+    write_rows(spark, store, "promotion_scores", scores_rows(scores))
     return store
 
 
