@@ -44,7 +44,7 @@ from recsys_spark.paths import path_component
 from recsys_spark.tables import delta_log
 from recsys_spark.tables.model import CommitInfo, PartitionFilter, WriteRequest, WriteResult
 from recsys_spark.tables.parquet_stats import stats_json
-from recsys_spark.tables.schema_check import check_partition_columns, reconcile_schema
+from recsys_spark.tables.schema_check import check_partition_columns, partition_spec, reconcile_schema
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,8 @@ class DeltaRsBackend:
     def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult:
         """Write ``df`` per ``request``; see the module docstring for the steps."""
         delta = delta_log.try_open(uri)
-        partition_by = _partition_spec(delta, request)
+        existing = None if delta is None else delta_log.partition_columns(delta)
+        partition_by = partition_spec(existing, request.partition_by, request.table)
         check_partition_columns(df.schema, partition_by, request.table)
         table_schema = delta_log.spark_schema(delta) if delta is not None else None
         new_schema = reconcile_schema(df.schema, table_schema, request.table,
@@ -268,16 +269,6 @@ def _add_columns(delta: DeltaTable, new_schema: StructType, table_schema: Struct
     delta.alter.add_columns(added, commit_properties=CommitProperties(
         custom_metadata={**request.commit.as_metadata(), "schema_change": "add_columns"}))
     return DeltaTable(delta.table_uri)
-
-
-def _partition_spec(delta: DeltaTable | None, request: WriteRequest) -> list[str]:
-    if delta is None:
-        return list(request.partition_by)
-    existing = delta_log.partition_columns(delta)
-    if request.partition_by and list(request.partition_by) != existing:
-        raise SchemaMismatchError(f"table {request.table}: partitioned by {existing}, "
-                                  f"write asks for {list(request.partition_by)}")
-    return existing
 
 
 def _partition_filters(request: WriteRequest) -> list[tuple[str, str, list[str]]] | None:
