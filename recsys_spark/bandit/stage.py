@@ -78,7 +78,10 @@ def targeted_user_categories(inputs: Inputs, out_df: DataFrame, servable_df: Dat
     if cfg.targeting != "eligible_categories":
         return None
     run_date = inputs.ctx.run_date
-    users_df = (out_df.join(servable_df.filter(F.size("eligible_categories") > 0).select("promotion_id"),
+    targeted_df = servable_df.filter(F.size("eligible_categories") > 0).select("promotion_id")
+    if targeted_df.isEmpty():  # nothing can be ineligible: no need to read the lookback's events
+        return out_df.sparkSession.createDataFrame([], "user_id string, categories array<string>")
+    users_df = (out_df.join(targeted_df,
                             on="promotion_id", how="left_semi").select("user_id").distinct())
     events_df = inputs.required("events", DateWindow(
         run_date - dt.timedelta(days=cfg.feature_lookback_days), run_date))
