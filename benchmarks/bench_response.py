@@ -20,10 +20,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys_spark.config import AppConfig
-from recsys_spark.domain.promotions import servable_promotions
+from recsys_spark.domain.promotions import servable_promotions, user_categories
 from recsys_spark.response.feature_set import OptionalInputs, candidate_spec
 from recsys_spark.response.model import ResponseModel
-from recsys_spark.response.scoring import candidate_users, eligible_pairs, score_pairs, user_categories
+from recsys_spark.response.scoring import candidate_users, eligible_pairs, score_pairs
 from recsys_spark.response.stage import model_path, run_response
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig

@@ -10,6 +10,7 @@ from recsys_spark.commands import (
     clean_cmd,
     features_cmd,
     loop_cmd,
+    readout_cmd,
     report_cmd,
     response_cmd,
     run_cmd,
@@ -21,4 +22,5 @@ from recsys_spark.commands import (
 
 # In the order `recsys --help` lists them: the pipeline first, then stages, then administration.
 COMMAND_MODULES = [run_cmd, simulate_cmd, catalog_cmd, clean_cmd, features_cmd, similarity_cmd,
-                   als_cmd, response_cmd, bandit_cmd, loop_cmd, report_cmd, sql_cmd, tables_cmd]
+                   als_cmd, response_cmd, bandit_cmd, readout_cmd, loop_cmd, report_cmd, sql_cmd,
+                   tables_cmd]

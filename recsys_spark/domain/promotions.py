@@ -14,6 +14,10 @@ left. Defined once.
   (:func:`spend_start`).
 - Remaining budget = budget - spent (null when unlimited); a promotion with budget left has a
   null budget or remaining > 0.
+- Targeting: a promotion with eligible (top-level) categories is for users who have interacted
+  with one of them (:func:`user_categories`); no eligible categories = everyone
+  (:func:`is_targeted_at`). The response stage scores only such pairs; the bandit's audit
+  refuses to publish any other.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.domain.events import PROMO_REDEEM
+from recsys_spark.domain.events import INTEREST_EVENT_TYPES, PROMO_REDEEM, top_level
 
 PERCENT_OFF, AMOUNT_OFF_OVER_THRESHOLD, GIFT, FREE_SHIPPING, COUPON = (
     "percent_off", "amount_off_over_threshold", "gift", "free_shipping", "coupon")
@@ -79,3 +83,28 @@ def servable_promotions(promotions_df: DataFrame, events_df: DataFrame, run_date
                     "budget", spent.cast("long").alias("redeemed"),
                     remaining.alias("remaining_budget"))
             .filter(F.col("remaining_budget").isNull() | (F.col("remaining_budget") > 0)))
+
+
+def user_categories(events_df: DataFrame, latest_features_df: DataFrame | None,
+                    run_date: dt.date) -> DataFrame:
+    """user_id, categories: the top-level categories the user has interacted with (events up
+    to ``run_date``), plus the top categories of the latest user_features snapshot if given."""
+    from_events_df = (events_df
+                      .filter(F.col("user_id").isNotNull()
+                              & F.col("event_type").isin(*INTEREST_EVENT_TYPES)
+                              & F.col("category").isNotNull()
+                              & (F.col("event_date") <= F.lit(run_date)))
+                      .select("user_id", top_level(F.col("category")).alias("category")))
+    parts = [from_events_df]
+    if latest_features_df is not None:
+        parts.append(latest_features_df.select(
+            "user_id", F.explode(F.transform("top_categories", top_level)).alias("category")))
+    union_df = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    return union_df.groupBy("user_id").agg(F.array_sort(F.collect_set("category")).alias("categories"))
+
+
+def is_targeted_at(eligible_categories: Column, categories: Column) -> Column:
+    """True when a promotion with ``eligible_categories`` may go to a user with ``categories``
+    (from :func:`user_categories`; null = none known): no eligible categories, or an overlap."""
+    return ((F.size(eligible_categories) == 0)
+            | F.coalesce(F.arrays_overlap(eligible_categories, categories), F.lit(False)))
