@@ -153,6 +153,12 @@ class DeltaRsBackend:
             data_df = data_df.withColumnRenamed(_FILE_CHANGE_TYPE, "_file_change_type")
         if not log_cols:
             return data_df.select(*schema.fieldNames())
+        if not change_columns and all(_folders_match(f, partition_cols) for f in files):
+            # Every file sits in Spark's ``col=value`` folders holding exactly the log's values
+            # (what this backend and delta-spark write): Spark's own partition discovery
+            # restores the columns, typed by the schema, with no per-row work.
+            return (self.spark.read.schema(schema).option("mergeSchema", "false")
+                    .option("basePath", uri).parquet(*file_uris).select(*schema.fieldNames()))
         types = {f.name: f.dataType for f in schema.fields}
         rows = [(path_component(f"{uri}/{f.path}"),
                  *[f.partition_values.get(c) for c in partition_cols],
@@ -297,6 +303,22 @@ def _check_replaced_partitions(adds: list[AddAction], request: WriteRequest) -> 
                 raise SchemaMismatchError(
                     f"table {request.table}: overwrite of {col} in {sorted(map(str, allowed))} "
                     f"got rows with {col}={value}; nothing was committed")
+
+
+def _folders_match(file: _LogFile, partition_cols: Sequence[str]) -> bool:
+    """True when ``file``'s last folders are ``col=value`` for the partition columns in order,
+    with the values the log gives it (Spark's escaping undone as Spark's discovery does)."""
+    folders = file.path.split("/")[:-1][-len(partition_cols):] if partition_cols else []
+    if len(folders) != len(partition_cols):
+        return False
+    for folder, column in zip(folders, partition_cols, strict=True):
+        name, sep, raw = folder.partition("=")
+        if not sep or name != column:
+            return False
+        value = None if raw == _HIVE_NULL else unquote(raw)
+        if value != file.partition_values.get(column) or value == "":
+            return False
+    return True
 
 
 def _spark_file_key(file_path: Column) -> Column:
