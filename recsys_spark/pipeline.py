@@ -11,6 +11,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
@@ -82,32 +83,69 @@ def select_stages(only: Sequence[str] = (), from_stage: str | None = None) -> li
 def run_pipeline(spark: SparkSession, store: TableStore, config: AppConfig,
                  run_dates: Sequence[dt.date], stages: Sequence[str],
                  on_stage_done: Callable[[StageOutcome], None] | None = None,
-                 load: Callable[[str], StageFn] = load_stage) -> PipelineResult:
+                 load: Callable[[str], StageFn] = load_stage, parallel: int = 1) -> PipelineResult:
     """Run the daily stages for every date, then the model stages for the last date.
 
-    Returns the outcomes; stops at the first failure (its error is in the outcome and the
-    `pipeline_runs` table), so later stages never read half-made inputs.
+    ``parallel`` > 1 runs up to that many dates' daily stages at once (threads sharing the Spark
+    session; dates start in order, and clean commits in date order itself, so the tables equal
+    the serial run's). Returns the outcomes; stops at the first failure (its error is in the
+    outcome and the `pipeline_runs` table), so later stages never read half-made inputs.
     """
     result = PipelineResult()
-    plan: list[tuple[str, dt.date]] = []
-    for day in run_dates:
-        plan += [(s, day) for s in stages if s in DAILY_STAGES]
-    plan += [(s, run_dates[-1]) for s in stages if s in MODEL_STAGES]
-    for stage, day in plan:
-        ctx = RunContext(config=config, run_date=day, stage=stage)
-        started = time.time()
-        try:
-            report = run_stage(spark, store, ctx, load(stage))
-        except Exception as exc:  # recorded, reported, then the pipeline stops
-            outcome = StageOutcome(stage, day, "failed", time.time() - started,
-                                   error=f"{type(exc).__name__}: {exc}")
-            result.outcomes.append(outcome)
-            if on_stage_done:
-                on_stage_done(outcome)
-            log.error("stage %s for %s failed: %s", stage, day, exc)
-            break
-        outcome = StageOutcome(stage, day, "succeeded", time.time() - started, report)
-        result.outcomes.append(outcome)
+    daily = [(s, day) for day in run_dates for s in stages if s in DAILY_STAGES]
+    model = [(s, run_dates[-1]) for s in stages if s in MODEL_STAGES]
+
+    def run(stage: str, day: dt.date) -> StageOutcome:
+        outcome = _run_one(spark, store, config, stage, day, load)
         if on_stage_done:
             on_stage_done(outcome)
+        return outcome
+
+    if parallel > 1 and len(daily) > 1:
+        result.outcomes += _run_parallel(daily, run, parallel)
+    else:
+        for stage, day in daily:
+            result.outcomes.append(run(stage, day))
+            if result.outcomes[-1].status == "failed":
+                return result
+    if not result.succeeded:
+        return result
+    for stage, day in model:
+        result.outcomes.append(run(stage, day))
+        if result.outcomes[-1].status == "failed":
+            break
     return result
+
+
+def _run_one(spark: SparkSession, store: TableStore, config: AppConfig, stage: str, day: dt.date,
+             load: Callable[[str], StageFn]) -> StageOutcome:
+    ctx = RunContext(config=config, run_date=day, stage=stage)
+    started = time.time()
+    try:
+        report = run_stage(spark, store, ctx, load(stage))
+    except Exception as exc:  # recorded, reported, then the pipeline stops
+        log.error("stage %s for %s failed: %s", stage, day, exc)
+        return StageOutcome(stage, day, "failed", time.time() - started,
+                            error=f"{type(exc).__name__}: {exc}")
+    return StageOutcome(stage, day, "succeeded", time.time() - started, report)
+
+
+def _run_parallel(plan: Sequence[tuple[str, dt.date]],
+                  run: Callable[[str, dt.date], StageOutcome], workers: int) -> list[StageOutcome]:
+    """Run ``plan`` with up to ``workers`` threads, starting items in order; after a failure no
+    new item starts. Outcomes come back in plan order, the earliest failure first among them."""
+    outcomes: dict[int, StageOutcome] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recsys-day") as pool:
+        running: dict[Future[StageOutcome], int] = {}
+        queue = list(enumerate(plan))
+        while queue or running:
+            failed = any(o.status == "failed" for o in outcomes.values())
+            while queue and not failed and len(running) < workers:
+                index, (stage, day) = queue.pop(0)
+                running[pool.submit(run, stage, day)] = index
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcomes[running.pop(future)] = future.result()
+    return [outcomes[i] for i in sorted(outcomes)]

@@ -53,8 +53,11 @@ def _submit_conf() -> dict[str, str]:
 def _submitted_conf(key: str) -> str:
     """A setting of the JVM spark-submit started (only call under spark-submit: elsewhere
     SparkConf() would launch a JVM before our settings are known)."""
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
 
+    # Before a SparkContext exists SparkConf() is an empty Python dict; connecting to the
+    # gateway spark-submit started (no context is made) lets it read the JVM's --jars/--packages.
+    SparkContext._ensure_initialized()
     return SparkConf().get(key, "") or ""
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from recsys_spark.config import AppConfig
-from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
+from recsys_spark.settings.core import SparkConfig
 from recsys_spark.spark import build_spark_session
 from tests.background import RUNS_DIR_ENV, BackgroundRun, PipelineRun, claim, wait_for
 
@@ -46,22 +45,6 @@ def spark() -> Iterator[SparkSession]:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def make_config(tmp_path: Path, **sections) -> AppConfig:
-    """An AppConfig with its warehouse and landing under ``tmp_path``."""
-    values = {
-        "warehouse": WarehouseConfig(root=str(tmp_path / "warehouse"), backend="delta_rs"),
-        "landing": LandingConfig(root=str(tmp_path / "landing")),
-        "spark": SparkConfig(master="local[2]", shuffle_partitions=2),
-    }
-    values.update(sections)
-    return AppConfig(**values)
-
-
-@pytest.fixture
-def app_config(tmp_path: Path) -> AppConfig:
-    return make_config(tmp_path)
-
-
 # Seven days: the response model then has ~5 days of labelled impressions to train on (with 4 it
 # had ~1 and did not beat the per-promotion rate on the tiny world).
 TINY_DAYS = 7
@@ -88,7 +71,10 @@ def pytest_configure(config) -> None:
 
 def _start_local_run(root: Path) -> BackgroundRun:
     command = [sys.executable, "-m", "recsys_spark.cli", "run",
-               *pipeline_args(root / "warehouse", root / "landing"), "--set", "spark.master=local[2]"]
+               *pipeline_args(root / "warehouse", root / "landing"), "--set", "spark.master=local[2]",
+               # the cluster run commits with delta-spark: this one with delta-rs, so the cluster
+               # test compares the two backends on the whole pipeline
+               "--set", "warehouse.backend=delta_rs"]
     return BackgroundRun(root, command)
 
 

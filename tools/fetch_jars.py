@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lock", type=Path, default=root / "jars.lock")
     parser.add_argument("--dest", type=Path, default=root / ".jars")
     args = parser.parse_args(argv)
+    args.dest = args.dest.resolve()  # Maven runs inside it: a relative path would nest
     args.dest.mkdir(parents=True, exist_ok=True)
     for coordinate, expected in read_lock(args.lock):
         target = args.dest / jar_name(coordinate)

@@ -13,12 +13,15 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.clean.canonical import FIELDS, raw
+from recsys_spark.clean.canonical import BAD_HEADER, BLANK, FIELDS, HEADER, HEADER_LIKE, RECORD, raw
+from recsys_spark.clean.reader import POSITION_COLUMNS
 from recsys_spark.domain.events import PROMO_CLICK, PROMO_IMPRESSION
 from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
 EXCLUDED_FILES: tuple[str, ...] = ("item_context.csv", "item_context.csv.gz")
+# Canonical fields this source never carries: no completeness gate on them.
+ABSENT_FIELDS: tuple[str, ...] = ("user_id", "item_id", "category", "brand", "price", "quantity")
 USER_FEATURES: tuple[str, ...] = tuple(f"user_feature_{i}" for i in range(4))
 COLUMNS: tuple[str, ...] = ("row_index", "timestamp", "item_id", "position", "click",
                             "propensity_score", *USER_FEATURES)
@@ -29,11 +32,15 @@ _LAYOUT = r"/([^/]+)/([^/]+)/[^/]+\.csv(\.gz)?$"
 def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
     """Raw canonical rows (see canonical.py): one impression per line plus one click per click."""
     schema = ", ".join(f"`{c}` STRING" for c in COLUMNS)
-    body_df = lines_df.where(~((F.col("line_number") == 1)
-                               & F.coalesce(F.col("value").startswith(HEADER_PREFIX), F.lit(False))))
+    text = F.trim("value")
+    # The header starts with the fixed columns; the user features and affinities vary by campaign.
+    kind = (F.when(text == "", F.lit(BLANK)).when(text.startswith(HEADER_PREFIX), F.lit(HEADER))
+            .when(text.rlike(HEADER_LIKE), F.lit(BAD_HEADER))
+            .otherwise(F.lit(RECORD)))
+    body_df = lines_df.withColumn("line_kind", kind)
     r = {c: F.trim(F.col(f"r.{c}")) for c in COLUMNS}
     click = r["click"]
-    is_parsed = F.coalesce(F.col("value").isNotNull() & F.col("r").isNotNull()
+    is_parsed = F.coalesce((F.col("line_kind") == RECORD) & F.col("r").isNotNull()
                            & (F.size(F.split("value", ",", -1)) >= len(COLUMNS))
                            & click.isin("0", "1"), F.lit(False))
     policy = (F.lit(config.obd_policy) if config.obd_policy
@@ -41,7 +48,7 @@ def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
     campaign = F.coalesce(F.nullif(F.regexp_extract("source_file", _LAYOUT, 2), F.lit("")),
                           F.regexp_extract("source_file", r"([^/]+)\.csv(\.gz)?$", 1))
     parsed_df = body_df.select(
-        "value", "source_file", "line_number",
+        "value", *POSITION_COLUMNS, "line_kind",
         F.from_csv("value", schema, {"mode": "PERMISSIVE"}).alias("r"))
     parsed_df = parsed_df.select("*", is_parsed.alias("is_parsed"), policy.alias("policy"),
                                  campaign.alias("campaign"))
@@ -65,7 +72,8 @@ def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
         F.lit("obd_campaign"), F.col("campaign"), F.lit("obd_row_index"), r["row_index"],
         *[x for name in USER_FEATURES for x in (F.lit(name), r[name])])
     return seq_df.select(
-        F.lit("obd").alias("source"), "source_file", "line_number", "record_seq",
+        F.lit("obd").alias("source"), *POSITION_COLUMNS, "record_seq", "line_kind",
         F.col("value").alias("raw_record"), "is_parsed",
+        F.array().cast("array<string>").alias("nested_fields"),
         *[(values[f] if f in values else F.lit(None).cast("string")).alias(raw(f)) for f in FIELDS],
         extra.alias("extra"))

@@ -1,7 +1,7 @@
 """The publish step of write–audit–publish: committing a checked run's outputs.
 
 Commit order (each a single atomic Delta commit):
-1. ``events``: exactly the event_date partitions this run touches are replaced;
+1. ``events``: the partitions ``(event_date, run_date = D)`` this run date owns are replaced;
 2. ``events_quarantine``: the run_date partition is replaced;
 3. ``items``, ``users``, ``promotions``: full overwrite with the day's snapshot;
 4. the ``pipeline_runs`` row (appended by stage_runner.run_stage after the stage returns):
@@ -9,18 +9,15 @@ Commit order (each a single atomic Delta commit):
 Every step *replaces* this run date's contribution rather than adding to it, so when a run
 dies between two commits, rerunning the date rewrites all four and heals the partial state.
 
-How ``events`` partitions are replaced without losing other runs' rows: a partition holds
-events ingested by several run dates (late events of run D land in D-1, D-2, ...). The new
-content of each touched partition is the union of (a) its rows ingested by *other* run dates,
-read at the version the dedup step used, and (b) this run's clean rows. Rows this run date
-ingested earlier are left out of (a), which is what makes reruns idempotent. Touched =
-event_dates of this run's new rows plus those where this run date contributed before (so a
-rerun that now contributes nothing still removes its stale rows). The overwrite carries the
-transaction id ``events/clean/<run_date>`` versioned by the attempt: two concurrent attempts of
-one date cannot both commit. Different run dates may share partitions, so the table's version
-is re-checked just before writing and a change aborts the run (rerun it); run dates are meant
-to be cleaned one after another. (Appending with txn ids would not let a rerun remove its own
-earlier rows without a row-level delete, which the delta-rs backend does not offer.)
+`events` is partitioned by (event_date, run_date): late events of run D land in
+``event_date=D-1/run_date=D``, next to the rows run D-1 ingested, without touching them. A run
+replaces the event_dates of its new rows plus those where it had rows before (read from the
+Delta log), so a rerun that now contributes nothing to a day still removes its stale rows. No
+other run's rows are read back or rewritten, so runs of different dates can commit at the same
+time (the commit order that keeps dedup deterministic is order.py's). Two attempts of one run
+date: the overwrite carries the transaction id ``events/clean/<run_date>`` and the run checks it
+has not moved since the run began, so only one of two concurrent attempts commits; the other
+fails with ConcurrentWriteError (exit code 4, safe to retry).
 """
 from __future__ import annotations
 
@@ -35,7 +32,7 @@ from recsys_spark.errors import ConcurrentWriteError
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.events import EVENTS
 from recsys_spark.stage_io import write_output
-from recsys_spark.tables import TableStore
+from recsys_spark.tables import TableStore, TxnId
 
 log = logging.getLogger(__name__)
 
@@ -43,37 +40,56 @@ EVENTS_TABLE = "events"
 QUARANTINE_TABLE = "events_quarantine"
 
 
-def write_events(store: TableStore, ctx: RunContext, report: StageReport, new_events_df: DataFrame,
-                 other_runs_df: DataFrame | None, touched: Sequence[dt.date],
-                 version_read: int | None) -> None:
-    """Replace the touched event_date partitions (nothing when none is touched).
+def events_commit_mark(store: TableStore, ctx: RunContext) -> int | None:
+    """The version of this run date's `events` transaction id now (None: never committed).
+    Taken when a run begins; :func:`write_events` refuses to commit if it moved."""
+    return store.transaction_version(EVENTS_TABLE, _events_txn(ctx).app_id)
+
+
+def owned_event_dates(store: TableStore, ctx: RunContext) -> list[dt.date]:
+    """The event_dates where this run date has rows in `events` now (from the Delta log)."""
+    if not store.exists(EVENTS_TABLE):
+        return []
+    return store.partition_dates(EVENTS_TABLE, "event_date",
+                                 partition_filters=[("run_date", "=", ctx.run_date)])
+
+
+def write_events(store: TableStore, ctx: RunContext, report: StageReport, events_df: DataFrame,
+                 touched: Sequence[dt.date], mark: int | None) -> None:
+    """Replace this run date's partitions of the ``touched`` event dates with ``events_df``.
 
     Raises:
-        ConcurrentWriteError: `events` changed since it was read, or another attempt of this
-            run date committed meanwhile; nothing was committed.
+        ConcurrentWriteError: another attempt of this run date committed `events` since this
+            one began (``mark``), before or during this write; nothing was committed.
     """
+    txn = _events_txn(ctx)
+    current = store.transaction_version(EVENTS_TABLE, txn.app_id)
+    if current != mark:
+        raise ConcurrentWriteError(_lost(ctx, current))
     if not touched:
         return
-    dates = sorted(touched)
-    content_df = new_events_df.select(*EVENTS.fieldNames())
-    if other_runs_df is not None:
-        keep_df = other_runs_df.where(other_runs_df["event_date"].isin(dates))
-        content_df = content_df.unionByName(keep_df.select(*EVENTS.fieldNames()))
-    if version_read is not None and store.version(EVENTS_TABLE) != version_read:
-        raise ConcurrentWriteError(
-            f"table {EVENTS_TABLE}: changed from version {version_read} to "
-            f"{store.version(EVENTS_TABLE)} while clean for {ctx.run_date} was running; "
-            "nothing was committed, rerun the date")
-    # One transaction id per run date, whatever partitions it touches: two attempts of one date
-    # cannot both commit.
-    write_output(store, ctx, report, EVENTS_TABLE, content_df, partitions={"event_date": dates},
-                 txn_key=ctx.run_date.isoformat())
+    result = write_output(store, ctx, report, EVENTS_TABLE, events_df.select(*EVENTS.fieldNames()),
+                          partitions={"event_date": sorted(touched)},
+                          txn_key=ctx.run_date.isoformat())
+    if result.skipped:  # a newer attempt of this date committed between the check and the write
+        raise ConcurrentWriteError(_lost(ctx, store.transaction_version(EVENTS_TABLE, txn.app_id)))
+
+
+def _events_txn(ctx: RunContext) -> TxnId:
+    return ctx.txn(EVENTS_TABLE, ctx.run_date.isoformat())
+
+
+def _lost(ctx: RunContext, version: int | None) -> str:
+    return (f"table {EVENTS_TABLE}: another attempt of clean for {ctx.run_date} committed "
+            f"(attempt {version}) while this one (attempt {ctx.attempt}) was running; nothing was "
+            "committed")
 
 
 def write_quarantine(store: TableStore, ctx: RunContext, report: StageReport,
                      quarantine_df: DataFrame) -> None:
-    """Replace the run_date partition of `events_quarantine` (also when empty, to heal reruns)."""
-    write_output(store, ctx, report, QUARANTINE_TABLE, quarantine_df)
+    """Replace the run_date partition of `events_quarantine` (also when empty, to heal reruns).
+    A table made before the ``detail`` column gains it (a new nullable column)."""
+    write_output(store, ctx, report, QUARANTINE_TABLE, quarantine_df, allow_new_columns=True)
 
 
 def write_dims(store: TableStore, ctx: RunContext, report: StageReport,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.clean.canonical import FIELDS, blank_to_null, raw
+from recsys_spark.clean.canonical import FIELDS, RECORD, blank_to_null, line_kind, raw
 from recsys_spark.clean.dedup import content_fingerprint
+from recsys_spark.clean.reader import POSITION_COLUMNS
 from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
@@ -23,17 +24,17 @@ EVENT_TYPE_MAP: dict[str, str] = {"view": "view", "cart": "add_to_cart",
 
 
 def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
-    """Raw canonical rows (see canonical.py); the header line of each file is skipped."""
+    """Raw canonical rows (see canonical.py); header lines are marked (line_kind header), a
+    header of another layout is bad_header."""
     schema = ", ".join(f"`{c}` STRING" for c in COLUMNS)
-    body_df = lines_df.where(~((F.col("line_number") == 1)
-                               & F.coalesce(F.trim("value") == HEADER, F.lit(False))))
-    csv_df = body_df.select("value", "source_file", "line_number",
-                            F.from_csv("value", schema, {"mode": "PERMISSIVE"}).alias("r"))
+    csv_df = lines_df.select("value", *POSITION_COLUMNS,
+                             line_kind(F.col("value"), HEADER).alias("line_kind"),
+                             F.from_csv("value", schema, {"mode": "PERMISSIVE"}).alias("r"))
     # from_csv pads short rows with nulls and drops extra tokens: count the tokens ourselves
     # (exact for unquoted lines; a quoted line is trusted to from_csv).
     tokens_ok = (F.col("value").contains('"')
                  | (F.size(F.split("value", ",", -1)) == len(COLUMNS)))
-    is_parsed = F.coalesce(F.col("value").isNotNull() & F.col("r").isNotNull() & tokens_ok,
+    is_parsed = F.coalesce((F.col("line_kind") == RECORD) & F.col("r").isNotNull() & tokens_ok,
                            F.lit(False))
     r = {c: F.trim(F.col(f"r.{c}")) for c in COLUMNS}
     # Unknown types pass through unchanged, so the rules flag them as unknown_event_type.
@@ -51,8 +52,8 @@ def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
     extra = F.when(category_id.isNotNull(), F.create_map(F.lit("category_id"), category_id)) \
         .otherwise(F.create_map().cast("map<string,string>"))
     return csv_df.select(
-        F.lit("rees46").alias("source"), "source_file", "line_number",
-        F.lit(0).alias("record_seq"), F.col("value").alias("raw_record"),
-        is_parsed.alias("is_parsed"),
+        F.lit("rees46").alias("source"), *POSITION_COLUMNS,
+        F.lit(0).alias("record_seq"), "line_kind", F.col("value").alias("raw_record"),
+        is_parsed.alias("is_parsed"), F.array().cast("array<string>").alias("nested_fields"),
         *[(values[f] if f in values else F.lit(None).cast("string")).alias(raw(f)) for f in FIELDS],
         extra.alias("extra"))

@@ -1,8 +1,10 @@
 """Validation rules: each typed record gets the array of reason codes that reject it.
 
 A record with an empty ``reasons`` array is valid. Codes, in this fixed order:
-malformed_record, encoding, size_violation, missing_required, bad_type, unknown_event_type,
-out_of_range, future_ts, too_old, bot_traffic.
+bad_header, malformed_record, encoding, size_violation, missing_required, bad_type,
+unknown_event_type, out_of_range, future_ts, too_old, bot_traffic; a file that lost content is
+quarantined as one more record with truncated_file (or malformed_record when nothing of it
+could be read).
 
 Bots are quarantined, not kept with a flag: every later stage (popularity, similarity, ALS,
 response rates, bandit rewards) reads `events` and would otherwise have to remember to filter
@@ -20,8 +22,10 @@ from recsys_spark.domain.events import EVENT_TYPES, ITEM_EVENT_TYPES, PROMO_EVEN
 from recsys_spark.settings.clean import CleanConfig
 
 REASON_CODES: tuple[str, ...] = (
-    "malformed_record", "encoding", "size_violation", "missing_required", "bad_type",
-    "unknown_event_type", "out_of_range", "future_ts", "too_old", "bot_traffic")
+    "bad_header", "malformed_record", "encoding", "size_violation", "missing_required", "bad_type",
+    "unknown_event_type", "out_of_range", "future_ts", "too_old", "bot_traffic", "truncated_file")
+# Reasons a record gets from the file it is in rather than from its own content.
+FILE_REASONS: tuple[str, ...] = ("truncated_file",)
 
 ALWAYS_REQUIRED: tuple[str, ...] = ("event_id", "event_time", "event_type", "session_id")
 # Fields required by event type, beyond ALWAYS_REQUIRED (the raw-format contract).
@@ -75,7 +79,8 @@ def with_rule_reasons(typed_df: DataFrame, run_date: dt.date, config: CleanConfi
     end_of_day = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     future_limit = end_of_day + dt.timedelta(minutes=config.future_tolerance_minutes)
     oldest_date = run_date - dt.timedelta(days=config.lookback_days)
-    parsed = ~F.array_contains("parse_reasons", "malformed_record")
+    parsed = ~F.array_contains("parse_reasons", "malformed_record") & \
+        ~F.array_contains("parse_reasons", "bad_header")
     checks: dict[str, Column] = {
         "size_violation": _size_violation(config),
         "missing_required": parsed & _missing_required(),
@@ -86,7 +91,8 @@ def with_rule_reasons(typed_df: DataFrame, run_date: dt.date, config: CleanConfi
         "too_old": parsed & F.coalesce(F.col("event_date") < F.lit(oldest_date), F.lit(False)),
     }
     codes = [F.when(F.array_contains("parse_reasons", code), F.lit(code)) if code not in checks
-             else F.when(checks[code], F.lit(code)) for code in REASON_CODES if code != "bot_traffic"]
+             else F.when(checks[code], F.lit(code)) for code in REASON_CODES
+             if code not in ("bot_traffic", *FILE_REASONS)]
     return typed_df.withColumn("reasons", F.filter(F.array(*codes), lambda x: x.isNotNull()))
 
 
@@ -95,21 +101,28 @@ def bot_key() -> Column:
     return F.coalesce(F.concat(F.lit("u:"), F.col("user_id")), F.concat(F.lit("s:"), F.col("session_id")))
 
 
-def with_bot_reason(checked_df: DataFrame, config: CleanConfig) -> DataFrame:
-    """Appends bot_traffic to every record of a user (or anonymous session) that has more than
-    ``bot_max_events_per_minute`` distinct events in some minute of this run's input.
+def bot_keys(checked_df: DataFrame, config: CleanConfig) -> DataFrame:
+    """The bot keys (one ``bot_key`` column, distinct) of a run's records: users (or anonymous
+    sessions) with more than ``bot_max_events_per_minute`` distinct events in some minute.
 
     Distinct event ids are counted, so re-delivered duplicates do not make a user a bot;
     malformed records and records without a time do not count.
     """
-    countable = (~F.array_contains("reasons", "malformed_record") & F.col("event_time").isNotNull())
-    keyed_df = checked_df.withColumn("_bot_key", bot_key())
-    bots_df = (keyed_df.where(countable & F.col("_bot_key").isNotNull())
-               .groupBy("_bot_key", F.date_trunc("minute", "event_time").alias("_minute"))
-               .agg(F.count_distinct("event_id").alias("_events"))
-               .where(F.col("_events") > config.bot_max_events_per_minute)
-               .select("_bot_key").distinct().withColumn("_is_bot", F.lit(True)))
-    flagged_df = keyed_df.join(bots_df, on="_bot_key", how="left")
+    countable = (~F.array_contains("reasons", "malformed_record") & F.col("event_time").isNotNull()
+                 & bot_key().isNotNull())
+    return (checked_df.where(countable)
+            .groupBy(bot_key().alias("bot_key"), F.date_trunc("minute", "event_time").alias("_minute"))
+            .agg(F.count_distinct("event_id").alias("_events"))
+            .where(F.col("_events") > config.bot_max_events_per_minute)
+            .select("bot_key").distinct())
+
+
+def with_bot_reason(checked_df: DataFrame, bots_df: DataFrame, broadcast: bool = True) -> DataFrame:
+    """Adds ``bot_key`` and appends bot_traffic to every record of a key in ``bots_df`` (see
+    :func:`bot_keys`; usually small, so broadcast unless ``broadcast`` is off)."""
+    keys_df = bots_df.withColumn("_is_bot", F.lit(True))
+    flagged_df = (checked_df.withColumn("bot_key", bot_key())
+                  .join(F.broadcast(keys_df) if broadcast else keys_df, "bot_key", "left"))
     reasons = F.when(F.col("_is_bot"), F.array_append("reasons", F.lit("bot_traffic"))) \
         .otherwise(F.col("reasons"))
-    return flagged_df.withColumn("reasons", reasons).drop("_is_bot").withColumnRenamed("_bot_key", "bot_key")
+    return flagged_df.withColumn("reasons", reasons).drop("_is_bot")

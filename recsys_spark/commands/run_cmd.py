@@ -21,7 +21,7 @@ from recsys_spark.pipeline import StageOutcome, run_pipeline, select_stages
 from recsys_spark.runs import parse_run_date
 from recsys_spark.textformat import render_table
 
-PRESETS = ("tiny", "demo", "bench-1m", "bench-10m")
+PRESETS = ("tiny", "demo", "bench-1m", "bench-10m", "realistic")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     run.add_argument("--days", type=int, default=None, help="days to run (default: simulate.days)")
     run.add_argument("--start-date", default=None, metavar="YYYY-MM-DD",
                      help="first day (default: simulate.start_date)")
+    run.add_argument("--from", dest="from_date", default=None, metavar="YYYY-MM-DD",
+                     help="first run date (with --to; instead of --start-date/--days)")
+    run.add_argument("--to", dest="to_date", default=None, metavar="YYYY-MM-DD",
+                     help="last run date, inclusive (with --from)")
+    run.add_argument("--parallel", type=int, default=1, metavar="N",
+                     help="clean up to N dates at once (same tables as one at a time; default 1)")
     run.add_argument("--from-stage", default=None, metavar="STAGE", help="resume from this stage")
     run.add_argument("--only", default=None, metavar="STAGE[,STAGE]", help="run only these stages")
     run.add_argument("--no-simulate", action="store_true",
@@ -41,6 +47,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def run_dates(config: AppConfig, args: argparse.Namespace) -> list[dt.date]:
+    if args.from_date or args.to_date:
+        if not (args.from_date and args.to_date) or args.start_date or args.days is not None:
+            raise ConfigError("--from and --to go together, without --start-date/--days")
+        first, last = parse_run_date(args.from_date), parse_run_date(args.to_date)
+        if last < first:
+            raise ConfigError(f"--to {last} is before --from {first}")
+        return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     start_text = args.start_date or config.simulate.start_date
     start = parse_run_date(start_text) if args.start_date else dt.date.fromisoformat(start_text)
     days = args.days if args.days is not None else config.simulate.days
@@ -60,6 +73,8 @@ def landing_has_events(landing_root: str, dates: list[dt.date]) -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     dates = run_dates(config, args)
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel {args.parallel}: must be >= 1")
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else []
     stages = select_stages(only, args.from_stage)
     started = time.time()
@@ -71,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _simulate(session, config, args.preset, dates)
         print(f"running {', '.join(stages)} for {dates[0]}..{dates[-1]}", file=sys.stderr)
         result = run_pipeline(session.spark, session.store, config, dates, stages,
-                              on_stage_done=_progress)
+                              on_stage_done=_progress, parallel=args.parallel)
         if result.succeeded and "response" in stages:
             _evaluate_against_truth(session, config, dates[-1])
         report_path, report_error = None, None

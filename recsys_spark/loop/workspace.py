@@ -22,6 +22,7 @@ import pyarrow.fs as pafs
 
 from recsys_spark.config import AppConfig
 from recsys_spark.errors import RecsysError
+from recsys_spark.filesystems import arrow_filesystem
 from recsys_spark.paths import has_scheme, normalize_root
 from recsys_spark.settings.core import LandingConfig
 from recsys_spark.tables import delta_log
@@ -49,7 +50,7 @@ class LoopWorkspace:
     def for_config(cls, config: AppConfig) -> LoopWorkspace:
         root = f"{normalize_root(config.warehouse.root)}/{LOOP_DIR}"
         if has_scheme(root):
-            fs, path = pafs.FileSystem.from_uri(delta_log.delta_rs_uri(root))
+            fs, path = arrow_filesystem(root)
             return cls(root, fs, path.rstrip("/"))
         return cls(root, pafs.LocalFileSystem(), root)
 
@@ -92,7 +93,7 @@ class LoopWorkspace:
             self.fs.create_dir(target, recursive=True)
             source_path = normalize_root(source)
             if has_scheme(source_path):
-                source_path = pafs.FileSystem.from_uri(delta_log.delta_rs_uri(source_path))[1]
+                source_path = arrow_filesystem(source_path)[1]
             pafs.copy_files(source_path, target, source_filesystem=self.fs,
                             destination_filesystem=self.fs)
 

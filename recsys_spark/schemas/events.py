@@ -36,6 +36,8 @@ EVENTS = StructType([
     col("source", StringType(), "adapter: jsonl | rees46 | obd", nullable=False),
     col("source_file", StringType(), "raw file the event came from"),
     col("ingested_run_id", StringType(), "clean run that ingested the event", nullable=False),
+    col("run_date", DateType(), "run date of the clean run that ingested the event (partition "
+        "column, inside event_date: a clean run replaces only its own partitions)", nullable=False),
     col("extra", MapType(StringType(), StringType()), "unknown raw fields (schema drift), as text"),
 ])
 
@@ -46,12 +48,17 @@ EVENTS_QUARANTINE = StructType([
     col("source_file", StringType(), "raw file", nullable=False),
     col("line_number", LongType(), "1-based line in the raw file; null for an unreadable file"),
     col("record_seq", IntegerType(), "record within the line (OBD: 0 impression, 1 click)"),
-    col("raw_record", StringType(), "the raw line as text (invalid UTF-8 bytes replaced by U+FFFD)"),
-    col("reasons", ArrayType(StringType()), "reason codes: malformed_record, encoding, "
-        "size_violation, missing_required, bad_type, unknown_event_type, out_of_range, future_ts, "
-        "too_old, bot_traffic", nullable=False),
+    col("raw_record", StringType(), "the raw line as text (invalid UTF-8 bytes replaced by U+FFFD; "
+        "cut to clean.max_record_bytes characters; with pseudonymization on, user ids replaced "
+        "or the text dropped: clean.privacy.quarantine_raw)"),
+    col("reasons", ArrayType(StringType()), "reason codes: bad_header, malformed_record, "
+        "encoding, size_violation, missing_required, bad_type, unknown_event_type, out_of_range, "
+        "future_ts, too_old, bot_traffic, truncated_file (one row for a file's lost rest)",
+        nullable=False),
     col("event_id", StringType(), "event id when it could be read"),
     col("event_time", TimestampType(), "event time when it could be read (UTC)"),
+    col("detail", StringType(), "what the reason codes alone do not say (a truncated file's lines "
+        "read, an oversized record's length, a nested value's field); null otherwise"),
 ])
 
 ITEMS = StructType([
@@ -90,8 +97,11 @@ TABLES = {
     "events": TableSpec(
         "events", EVENTS,
         "Clean events, one row per event, deduplicated by event_id. Late events sit in their own "
-        "event_date partition (within clean.lookback_days). Bot traffic is not here (quarantined).",
-        partition_by=("event_date",), keys=("event_id",), written_by="clean",
+        "event_date partition (within clean.lookback_days). Bot traffic is not here (quarantined). "
+        "Partitioned by (event_date, run_date): the clean run of date D owns the partitions "
+        "run_date=D and replaces only those, so runs of different dates never rewrite each "
+        "other's rows and can commit concurrently.",
+        partition_by=("event_date", "run_date"), keys=("event_id",), written_by="clean",
         table_properties={CHANGE_DATA_FEED: "true"},
         example_queries={"Daily funnel": (
             "SELECT event_date, event_type, count(*) AS events FROM events\n"

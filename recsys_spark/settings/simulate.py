@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PresetName = Literal["tiny", "demo", "bench-1m", "bench-10m"]
+PresetName = Literal["tiny", "demo", "bench-1m", "bench-10m", "realistic"]
 
 PROMO_TYPES: tuple[str, ...] = ("percent_off", "amount_off_over_threshold", "gift", "free_shipping",
                                 "coupon")
@@ -66,6 +66,56 @@ class DirtRates:
 
 
 @dataclass(frozen=True)
+class RealisticBehaviour:
+    """The ``realistic`` world model (docs/realistic_world.md): a large catalog under a category
+    tree, users who keep coming back to a drifting handful of categories, heavy-tailed sessions.
+
+    Present only in the ``realistic`` preset; the other presets keep the latent-taste model.
+    """
+
+    items_per_leaf: float = 30.0          # leaf categories = n_items / this (at least one per sub)
+    leaf_popularity_exponent: float = 0.75  # Zipf exponent of leaf categories' browse share
+    item_popularity_exponent: float = 1.0  # Zipf exponent of items within their leaf
+    interest_slots: int = 6               # categories a user is into at a time
+    slot_weight_exponent: float = 1.2     # slot k is visited with weight (k + 1) ** -exponent
+    interest_drift: float = 0.2           # daily chance that a slot moves to a new category
+    related_categories: int = 6           # related leaves per leaf (shared by every user)
+    related_share: float = 0.45           # a new interest follows a related leaf of a current one
+    home_share: float = 0.4               # ... or a persona leaf or a popular leaf of a home top
+    cross_top_related: float = 0.2        # share of related leaves under another top category
+    home_concentration: float = 2.0       # sd of the personas' home-top logits (higher: fewer tops)
+    n_personas: int = 40                  # shared lifestyles: each a home-top mix and a leaf list
+    persona_leaves: int = 40              # leaves per persona (Zipf-weighted)
+    persona_share: float = 0.6            # home draws from the persona's leaves (else by popularity)
+    session_length_sigma: float = 1.1     # log-normal sd of views per session (mean views_per_session)
+    max_session_views: int = 300
+    session_focus: float = 0.7            # a view stays in the session's category
+    sibling_share: float = 0.15           # ... or moves to a sibling leaf (else another interest)
+    revisit_share: float = 0.2            # a view re-opens the previous item of the session
+    anchor_share: float = 0.15            # a view in an interest opens that interest's own item
+    activity_sigma: float = 1.6           # log-normal sd of users' visit rates (mean 1)
+    response_base_logit: float = -5.5     # the response model's intercept (latent model: -3)
+
+    def __post_init__(self) -> None:
+        for name in ("items_per_leaf", "leaf_popularity_exponent", "item_popularity_exponent",
+                     "slot_weight_exponent", "home_concentration", "session_length_sigma",
+                     "activity_sigma"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        for name in ("interest_slots", "related_categories", "max_session_views", "n_personas",
+                     "persona_leaves"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("interest_drift", "related_share", "home_share", "cross_top_related",
+                     "persona_share", "session_focus", "sibling_share", "revisit_share", "anchor_share"):
+            _check_rate(name, getattr(self, name))
+        if self.related_share + self.home_share > 1.0:
+            raise ValueError("related_share: related_share + home_share must be <= 1")
+        if self.session_focus + self.sibling_share > 1.0:
+            raise ValueError("session_focus: session_focus + sibling_share must be <= 1")
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     """The shop world and its behaviour. Defaults are the ``demo`` preset."""
 
@@ -97,6 +147,8 @@ class SimulatorConfig:
     files_per_day: int = 4             # event files written per generated day and arrival date
     generation_partitions: int = 4     # Spark partitions of the generator input
     dirt: DirtRates = field(default_factory=DirtRates)
+    # None: the latent-taste model (tiny, demo, bench-*); set: the realistic model.
+    realistic: RealisticBehaviour | None = None
 
     def __post_init__(self) -> None:
         positive = ("n_users", "n_items", "n_top_categories", "n_sub_categories", "n_brands",
@@ -120,6 +172,8 @@ class SimulatorConfig:
             raise ValueError(f"promo_budget_scale: must be > 0, got {self.promo_budget_scale}")
         for name in ("anonymous_session_share", "late_signup_share", "delayed_redeem_share"):
             _check_rate(name, getattr(self, name))
+        if self.realistic is not None and self.n_items < self.n_top_categories * self.n_sub_categories * 2:
+            raise ValueError("n_items: the realistic model needs at least two items per subcategory")
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> SimulatorConfig:
@@ -130,13 +184,21 @@ class SimulatorConfig:
         return cls(preset=name, **values)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (written into the ground truth's world.json)."""
-        return dataclasses.asdict(self)
+        """Plain JSON-able dict (written into the ground truth's world.json).
+
+        ``realistic`` is left out when unset, so the latent presets' world.json is unchanged.
+        """
+        data = dataclasses.asdict(self)
+        if data["realistic"] is None:
+            del data["realistic"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SimulatorConfig:
         values = dict(data)
         values["dirt"] = DirtRates(**values.get("dirt", {}))
+        if values.get("realistic") is not None:
+            values["realistic"] = RealisticBehaviour(**values["realistic"])
         return cls(**values)
 
 
@@ -157,6 +219,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "bench-10m": dict(n_users=200000, n_items=2000, n_top_categories=10, n_sub_categories=6,
                       n_brands=100, n_promotions=40, n_factors=16, sessions_per_user_day=0.4,
                       files_per_day=16, generation_partitions=32),
+    # A large shop's logs rather than the models' assumptions (docs/realistic_world.md):
+    # ~5,000 users, 40,000 items in ~1,300 leaf categories, mostly views, heavy tails.
+    "realistic": dict(n_users=5000, n_items=40000, n_top_categories=12, n_sub_categories=8,
+                      n_brands=400, n_promotions=24, sessions_per_user_day=0.3,
+                      views_per_session=6.0, anonymous_session_share=0.3, files_per_day=4,
+                      generation_partitions=4, realistic=RealisticBehaviour(),
+                      # two scrapers, not ten: bot lines stay a few percent of the files
+                      dirt=DirtRates(bot_users_per_1000=0.4)),
 }
 
 

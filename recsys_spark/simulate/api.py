@@ -283,12 +283,14 @@ def _write_catalog(spark: SparkSession, world: World, landing: Landing, day_inde
     start = world.start_date
     items = [{"item_id": f"i{i:05d}", "category": world.item_category[i], "brand": world.item_brand[i],
               "price": float(world.item_price[i]), "name": f"{world.item_brand[i]} "
-              f"{world.item_category[i].split('.')[1]} {i}"} for i in range(world.n_items)]
+              f"{world.item_category[i].split('.')[-1]} {i}"} for i in range(world.n_items)]
+    # The item catalog is the same every day: serialise and compress it once.
+    items_gz = landing_io.json_lines_gz(items)
     catalog_cols = ["promotion_id", "name", "promo_type", "discount_value", "min_spend",
                     "eligible_categories", "start_date", "end_date", "budget"]
     for d in day_indexes:
         folder = f"{CATALOG_DIR}/date={(start + dt.timedelta(days=d)).isoformat()}"
-        landing_io.write_json_lines(landing, f"{folder}/items.jsonl.gz", items)
+        landing.write_bytes(f"{folder}/items.jsonl.gz", items_gz)
         promos = world.promos[world.promos["start_day"] <= d][catalog_cols]
         landing_io.write_json_lines(landing, f"{folder}/promotions.jsonl.gz",
                                     [_plain(r) for r in promos.to_dict(orient="records")])

@@ -121,7 +121,14 @@ def generate_chunk(world: World, rows: pd.DataFrame, plan: bool) -> pd.DataFrame
     parts: list[Part] = []
     people = np.flatnonzero(kind != KIND_BOT)
     if len(people):
-        parts += _organic(world, rows.iloc[people].reset_index(drop=True), plan)
+        people_rows = rows.iloc[people].reset_index(drop=True)
+        if world.catalog is not None:
+            # Imported here: realistic_sessions builds on this module's helpers.
+            from recsys_spark.simulate import realistic_sessions
+
+            parts += realistic_sessions.organic(world, people_rows, plan)
+        else:
+            parts += _organic(world, people_rows, plan)
     bots = np.flatnonzero(kind == KIND_BOT)
     if len(bots):
         parts += _bots(world, rows.iloc[bots].reset_index(drop=True))

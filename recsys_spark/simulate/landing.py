@@ -4,7 +4,7 @@ Spark writes gzip text into a staging folder partitioned by (arrival date, gener
 index), one file per partition; the driver then gives each file its final, deterministic name
 ``events/date=<arrival>/part-<generated day>-<file index>.jsonl.gz``. Re-generating a day first
 removes that day's files, so reruns replace rather than add. File operations go through
-pyarrow.fs, so local paths and object stores pyarrow supports both work.
+pyarrow.fs (recsys_spark.filesystems), so local paths, object stores and HDFS all work.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pyarrow.fs as pafs
 from pyspark.sql import DataFrame
 
+from recsys_spark.filesystems import arrow_filesystem
 from recsys_spark.paths import has_scheme, normalize_root
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class Landing:
     def open(cls, root: str) -> Landing:
         norm = normalize_root(root)
         if has_scheme(norm):
-            fs, path = pafs.FileSystem.from_uri(norm)
+            fs, path = arrow_filesystem(norm)
             return cls(norm, fs, path.rstrip("/"))
         return cls(norm, pafs.LocalFileSystem(), norm)
 
@@ -148,10 +149,15 @@ def write_empty_files(landing: Landing, gen_dates: Sequence[dt.date], per_day: i
     return out
 
 
+def json_lines_gz(records: Iterable[dict]) -> bytes:
+    """gzip JSON Lines bytes of ``records`` (compact separators, UTF-8)."""
+    text = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records)
+    return gzip_bytes(text.encode("utf-8"))
+
+
 def write_json_lines(landing: Landing, relative: str, records: Iterable[dict]) -> None:
     """A small gzip JSON Lines file written from the driver (catalog items, promotions)."""
-    text = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records)
-    landing.write_bytes(relative, gzip_bytes(text.encode("utf-8")))
+    landing.write_bytes(relative, json_lines_gz(records))
 
 
 def write_dated_lines(landing: Landing, lines_df: DataFrame, file_name: str, subdir: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pyarrow.fs as pafs
 from pyspark.sql import DataFrame, SparkSession
 
 from recsys_spark.errors import RecsysError
@@ -52,9 +51,9 @@ def read_truth(spark: SparkSession, landing_root: str, name: str) -> DataFrame:
 
 def has_truth(landing_root: str, name: str) -> bool:
     """Whether ``landing_root`` is a landing folder holding the ground-truth folder ``name``."""
+    # Listed, not stat'ed: on object stores and on hdfs:// through delta-rs' client a folder has
+    # no entry of its own, only the files under it.
     try:
-        landing = Landing.open(landing_root)
-        info = landing.fs.get_file_info(landing.path(f"{TRUTH_DIR}/{name}"))
+        return bool(Landing.open(landing_root).list_files(f"{TRUTH_DIR}/{name}"))
     except (OSError, ValueError):
         return False
-    return info.type == pafs.FileType.Directory

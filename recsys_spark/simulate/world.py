@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_spark.settings.simulate import PROMO_TYPES, SimulatorConfig
-from recsys_spark.simulate import rng
+from recsys_spark.simulate import realistic, rng
 
 TOP_CATEGORIES = ("electronics", "fashion", "home", "beauty", "sports", "toys", "books", "grocery",
                   "garden", "auto", "music", "pets")
@@ -49,6 +49,7 @@ class World:
     top_centroids: np.ndarray   # (n_top, n_factors)
     promos: pd.DataFrame        # catalog columns plus type_idx, depth, start_day, end_day, appeal
     promo_elig: np.ndarray      # (n_promotions, n_top) bool; all True for "every category"
+    catalog: realistic.RealisticCatalog | None = None  # the realistic model's tree (else None)
 
     @property
     def n_items(self) -> int:
@@ -84,6 +85,8 @@ def build_world(config: SimulatorConfig, seed: int, start_date: dt.date) -> Worl
     if config.n_sub_categories > len(SUB_CATEGORIES):
         raise ValueError(f"n_sub_categories: at most {len(SUB_CATEGORIES)}")
     tops = _names(config.n_top_categories)
+    if config.realistic is not None:
+        return _build_realistic_world(config, seed, start_date, tops)
     n_t, n_s, n_f, n_i = config.n_top_categories, config.n_sub_categories, config.n_factors, config.n_items
     top_idx = np.arange(n_t)
     centroids = rng.normal(seed, rng.S_ITEM, 1, top_idx[:, None], np.arange(n_f)[None, :])
@@ -106,14 +109,41 @@ def build_world(config: SimulatorConfig, seed: int, start_date: dt.date) -> Worl
     brands = [_brand_name(seed, b) for b in range(config.n_brands)]
     category = tuple(f"{tops[c // n_s]}.{SUB_CATEGORIES[c % n_s]}" for c in cell)
     promos, elig = _build_promotions(config, seed, start_date, tops)
-    n_bots = 0
-    if config.dirt.bot_users_per_1000 > 0:
-        n_bots = max(1, int(round(config.n_users * config.dirt.bot_users_per_1000 / 1000.0)))
-    return World(config=config, seed=seed, start_date=start_date, n_bots=n_bots,
+    return World(config=config, seed=seed, start_date=start_date, n_bots=_n_bots(config),
                  item_top=item_top, item_category=category,
                  item_brand=tuple(brands[b] for b in brand_idx), item_price=price,
                  item_log_pop=log_pop, item_emb=np.ascontiguousarray(emb),
                  top_centroids=centroids, promos=promos, promo_elig=elig)
+
+
+def _n_bots(config: SimulatorConfig) -> int:
+    if config.dirt.bot_users_per_1000 <= 0:
+        return 0
+    return max(1, int(round(config.n_users * config.dirt.bot_users_per_1000 / 1000.0)))
+
+
+def _build_realistic_world(config: SimulatorConfig, seed: int, start_date: dt.date,
+                           tops: list[str]) -> World:
+    """The realistic model's world: a category tree and Zipf popularity, no item embeddings."""
+    catalog = realistic.build_catalog(config, seed, tops, SUB_CATEGORIES)
+    items = np.arange(config.n_items)
+    leaf = catalog.item_leaf
+    # Log-normal prices around a per-leaf median between 5 and 300 EUR.
+    median = np.exp(np.log(5.0) + rng.uniform(seed, rng.S_ITEM, 15, np.arange(catalog.n_leaves))
+                    * np.log(60.0))
+    price = median[leaf] * np.exp(0.45 * rng.normal(seed, rng.S_ITEM, 16, items))
+    price = np.maximum(np.floor(price) + 0.99, 0.99)
+    brand_idx = (rng.uniform(seed, rng.S_ITEM, 18, items) * config.n_brands).astype(np.int64)
+    brands = np.array([_brand_name(seed, b) for b in range(config.n_brands)], dtype=object)
+    names = np.array(catalog.leaf_names, dtype=object)
+    promos, elig = _build_promotions(config, seed, start_date, tops)
+    return World(config=config, seed=seed, start_date=start_date, n_bots=_n_bots(config),
+                 item_top=catalog.leaf_top[leaf], item_category=tuple(names[leaf].tolist()),
+                 item_brand=tuple(brands[brand_idx].tolist()), item_price=price,
+                 item_log_pop=np.log(catalog.leaf_share[leaf] * catalog.item_share),
+                 item_emb=np.zeros((config.n_items, 0)),
+                 top_centroids=np.zeros((config.n_top_categories, 0)), promos=promos,
+                 promo_elig=elig, catalog=catalog)
 
 
 def _brand_name(seed: int, b: int) -> str:
@@ -187,12 +217,16 @@ class UserParams:
     activity: np.ndarray
     fav_top: np.ndarray
     signup_day: np.ndarray    # day index relative to start_date (negative: before)
+    home: np.ndarray | None = None  # (n, n_top) realistic model: home-top distribution
+    persona: np.ndarray | None = None  # realistic model: persona index
 
 
 def user_params(world: World, idx: np.ndarray) -> UserParams:
     """Hidden parameters of users ``idx``, a pure function of (seed, idx)."""
     cfg, seed = world.config, world.seed
     idx = np.asarray(idx, dtype=np.int64)
+    if world.catalog is not None:
+        return _realistic_user_params(world, idx)
     f = np.arange(cfg.n_factors)[None, :]
     fav_top = (rng.uniform(seed, rng.S_USER, 1, idx) * cfg.n_top_categories).astype(np.int64)
     taste = 0.9 * world.top_centroids[fav_top] + 0.6 * rng.normal(seed, rng.S_USER, 2, idx[:, None], f)
@@ -200,12 +234,32 @@ def user_params(world: World, idx: np.ndarray) -> UserParams:
     types = np.arange(len(PROMO_TYPES))[None, :]
     resp = TYPE_MEANS[None, :] + 0.8 * rng.normal(seed, rng.S_USER, 4, idx[:, None], types)
     activity = np.exp(0.9 * rng.normal(seed, rng.S_USER, 5, idx) - 0.405)
-    u_sign = rng.uniform(seed, rng.S_USER, 6, idx)
-    u_day = rng.uniform(seed, rng.S_USER, 7, idx)
-    signup = np.where(u_sign < cfg.late_signup_share, (u_day * 14).astype(np.int64),
-                      -1 - (u_day * 720).astype(np.int64))
     return UserParams(idx=idx, taste=np.ascontiguousarray(taste), price_sensitivity=price_sens,
-                      responsiveness=resp, activity=activity, fav_top=fav_top, signup_day=signup)
+                      responsiveness=resp, activity=activity, fav_top=fav_top,
+                      signup_day=_signup_days(world, idx))
+
+
+def _signup_days(world: World, idx: np.ndarray) -> np.ndarray:
+    u_sign = rng.uniform(world.seed, rng.S_USER, 6, idx)
+    u_day = rng.uniform(world.seed, rng.S_USER, 7, idx)
+    return np.where(u_sign < world.config.late_signup_share, (u_day * 14).astype(np.int64),
+                    -1 - (u_day * 720).astype(np.int64))
+
+
+def _realistic_user_params(world: World, idx: np.ndarray) -> UserParams:
+    """Realistic users: home tops instead of a taste vector, heavier-tailed visit rates."""
+    model, seed = world.config.realistic, world.seed
+    assert model is not None and world.catalog is not None
+    persona, home = realistic.home(model, world.catalog, seed, idx)
+    types = np.arange(len(PROMO_TYPES))[None, :]
+    sigma = model.activity_sigma
+    return UserParams(
+        idx=idx, taste=np.zeros((len(idx), 0)),
+        price_sensitivity=np.exp(0.4 * rng.normal(seed, rng.S_USER, 3, idx)),
+        responsiveness=TYPE_MEANS[None, :] + 0.8 * rng.normal(seed, rng.S_USER, 4, idx[:, None], types),
+        activity=np.exp(sigma * rng.normal(seed, rng.S_USER, 5, idx) - sigma * sigma / 2.0),
+        fav_top=np.argmax(home, axis=1), signup_day=_signup_days(world, idx), home=home,
+        persona=persona)
 
 
 def item_logits(world: World, taste: np.ndarray) -> np.ndarray:
@@ -229,7 +283,19 @@ def item_probabilities(world: World, taste: np.ndarray) -> np.ndarray:
     return expd / np.cumsum(expd, axis=1)[:, -1:]
 
 
-def response_probabilities(world: World, params: UserParams, probs: np.ndarray
+def realistic_top_share(world: World, params: UserParams) -> np.ndarray:
+    """(n, n_top) a realistic user's long-run share of browsing per top category.
+
+    New interests come from the home tops (directly, or mostly through related leaves of home
+    interests) or from the catalogue at large, so the long-run share mixes the two.
+    """
+    model, catalog = world.config.realistic, world.catalog
+    assert model is not None and catalog is not None and params.home is not None
+    personal = model.related_share + model.home_share
+    return personal * params.home + (1.0 - personal) * catalog.top_share[None, :]
+
+
+def response_probabilities(world: World, params: UserParams, probs: np.ndarray | None
                            ) -> tuple[np.ndarray, np.ndarray]:
     """True (P(redeem | shown), P(click | shown)) per (user, promotion), each (n_users, n_promos).
 
@@ -237,17 +303,28 @@ def response_probabilities(world: World, params: UserParams, probs: np.ndarray
     + DEPTH_WEIGHT * depth * price_sensitivity
     + AFFINITY_WEIGHT * log(user's share of eligible categories / catalogue share), clipped to
     [-2, 2]; promotions valid for every category have affinity 0. No position or fatigue effect.
+    Latent model: base -3, shares from the item probabilities ``probs`` and item counts.
+    Realistic model: base ``response_base_logit``, shares from :func:`realistic_top_share` and
+    the catalogue's browse share per top (``probs`` unused).
     """
     n_top = world.config.n_top_categories
-    top_share = np.stack([np.cumsum(probs[:, world.item_top == t], axis=1)[:, -1]
-                          if np.any(world.item_top == t) else np.zeros(probs.shape[0])
-                          for t in range(n_top)], axis=1)
-    base_share = np.array([np.mean(world.item_top == t) for t in range(n_top)])
+    if world.catalog is not None:
+        assert world.config.realistic is not None
+        top_share = realistic_top_share(world, params)
+        base_share = world.catalog.top_share
+        base_logit = world.config.realistic.response_base_logit
+    else:
+        assert probs is not None
+        top_share = np.stack([np.cumsum(probs[:, world.item_top == t], axis=1)[:, -1]
+                              if np.any(world.item_top == t) else np.zeros(probs.shape[0])
+                              for t in range(n_top)], axis=1)
+        base_share = np.array([np.mean(world.item_top == t) for t in range(n_top)])
+        base_logit = BASE_RESPONSE_LOGIT
     promos = world.promos
     type_idx = promos["type_idx"].to_numpy()
     depth = promos["depth"].to_numpy()
     appeal = promos["appeal"].to_numpy()
-    logit = (BASE_RESPONSE_LOGIT + params.responsiveness[:, type_idx] + appeal[None, :]
+    logit = (base_logit + params.responsiveness[:, type_idx] + appeal[None, :]
              + DEPTH_WEIGHT * depth[None, :] * params.price_sensitivity[:, None])
     for p in range(len(promos)):
         if world.promo_elig[p].all():
@@ -271,9 +348,17 @@ def users_frame(world: World, idx: np.ndarray, top_n: int = 20) -> pd.DataFrame:
     cfg, seed = world.config, world.seed
     idx = np.asarray(idx, dtype=np.int64)
     params = user_params(world, idx)
-    probs = item_probabilities(world, params.taste)
     n_top = min(top_n, world.n_items)
-    top = np.argsort(-probs, axis=1, kind="stable")[:, :n_top]
+    if world.catalog is not None:
+        assert cfg.realistic is not None and params.home is not None and params.persona is not None
+        day0 = realistic.interests(cfg.realistic, world.catalog, seed, idx, params.persona,
+                                   params.home, 0)
+        top, top_probs = realistic.top_items(cfg.realistic, world.catalog, day0.leaf[0],
+                                             day0.anchor[0], n_top)
+    else:
+        probs = item_probabilities(world, params.taste)
+        top = np.argsort(-probs, axis=1, kind="stable")[:, :n_top]
+        top_probs = np.take_along_axis(probs, top, axis=1)
     region = (rng.uniform(seed, rng.S_USER, 8, idx) * len(REGIONS)).astype(np.int64)
     u_dev = rng.uniform(seed, rng.S_USER, 9, idx)
     device = np.searchsorted(np.cumsum(DEVICE_WEIGHTS), u_dev, side="right").clip(0, len(DEVICES) - 1)
@@ -290,7 +375,7 @@ def users_frame(world: World, idx: np.ndarray, top_n: int = 20) -> pd.DataFrame:
         "activity": params.activity,
         "fav_top": [TOP_CATEGORIES[t] for t in params.fav_top],
         "top_items": [[f"i{i:05d}" for i in row] for row in top],
-        "top_item_probs": list(np.take_along_axis(probs, top, axis=1)),
+        "top_item_probs": list(top_probs),
     })
 
 
@@ -304,7 +389,8 @@ def response_frame(world: World, idx: np.ndarray) -> pd.DataFrame:
     """True response probabilities of users ``idx`` to every promotion (long format)."""
     idx = np.asarray(idx, dtype=np.int64)
     params = user_params(world, idx)
-    p_redeem, p_click = response_probabilities(world, params, item_probabilities(world, params.taste))
+    probs = None if world.catalog is not None else item_probabilities(world, params.taste)
+    p_redeem, p_click = response_probabilities(world, params, probs)
     n_p = p_redeem.shape[1]
     return pd.DataFrame({
         "user_id": np.repeat([f"u{i:07d}" for i in idx], n_p),

@@ -20,12 +20,13 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
+from recsys_spark import filesystems
 from recsys_spark.tables.delta_log import delta_rs_uri
 
 
 def arrow_filesystem(table_uri: str) -> pafs.FileSystem:
     """A pyarrow file system rooted at the table folder (local, s3://, hdfs://, ...)."""
-    fs, root = pafs.FileSystem.from_uri(delta_rs_uri(table_uri))
+    fs, root = filesystems.arrow_filesystem(table_uri)  # hdfs:// through delta-rs' client
     return pafs.SubTreeFileSystem(root, fs)
 
 

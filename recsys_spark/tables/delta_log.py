@@ -179,9 +179,9 @@ def commit_actions(uri: str, version: int) -> CommitActions:
     Raises:
         TableError: the commit file is gone (log cleanup removed it).
     """
-    import pyarrow.fs as pafs
+    from recsys_spark.filesystems import arrow_filesystem  # it imports this module
 
-    fs, root = pafs.FileSystem.from_uri(delta_rs_uri(uri))
+    fs, root = arrow_filesystem(uri)
     path = f"{root}/_delta_log/{version:020d}.json"
     try:
         with fs.open_input_stream(path) as stream:

@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from recsys_spark.errors import ConcurrentWriteError, SchemaMismatchError, TableError
+from recsys_spark.filesystems import arrow_filesystem
 from recsys_spark.paths import path_component
 from recsys_spark.tables import delta_log
 from recsys_spark.tables.model import CommitInfo, PartitionFilter, WriteRequest, WriteResult
@@ -329,7 +330,7 @@ def _spark_file_key(file_path: Column) -> Column:
 
 
 def _arrow_fs(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(delta_log.delta_rs_uri(uri))
+    return arrow_filesystem(uri)
 
 
 def _collect_add_actions(uri: str, write_id: str, partition_by: Sequence[str]) -> list[AddAction]:

@@ -10,6 +10,7 @@ from typing import Protocol
 from pyspark.sql import DataFrame, SparkSession
 
 from recsys_spark.errors import ConfigError, TableError
+from recsys_spark.filesystems import arrow_filesystem
 from recsys_spark.paths import TABLE_NAME, is_local, normalize_root, table_uri
 from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import delta_log
@@ -264,7 +265,7 @@ class TableStore:
         if not is_local(self.root):
             import pyarrow.fs as pafs
 
-            fs, base = pafs.FileSystem.from_uri(delta_log.delta_rs_uri(self.root))
+            fs, base = arrow_filesystem(self.root)
             infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
             names = [i.base_name for i in infos if i.type == pafs.FileType.Directory]
         else:

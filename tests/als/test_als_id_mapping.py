@@ -17,7 +17,7 @@ from recsys_spark.als.id_mapping import (
 )
 from recsys_spark.runs import RunContext
 from recsys_spark.tables import TableStore
-from tests.conftest import make_config
+from tests.factories import make_config
 
 pytestmark = pytest.mark.stage
 

@@ -1,7 +1,8 @@
 """The als stage end to end on a small seeded taste-group world (Delta in tmp_path).
 
 One stage run is shared by the tests of this module (an ALS fit is the slow part); the
-last test reruns the stage and must reproduce the factors exactly.
+last test reruns the stage, while another writer commits to `events`, and must reproduce the
+factors exactly.
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from recsys_spark.als.stage import run_als
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.als import AlsConfig
 from recsys_spark.stage_runner import run_stage
-from recsys_spark.tables import CommitInfo, TableStore
-from tests.als.als_world import synthetic_world, write_events, write_items
-from tests.conftest import make_config
+from recsys_spark.tables import TableStore
+from tests.als.als_world import noon, synthetic_world, write_items
+from tests.factories import event, make_config, write_rows
+from tests.interference import CommitsBeforeTheFirstWrite
 
 pytestmark = pytest.mark.stage
 
@@ -45,21 +47,14 @@ def world(spark, tmp_path_factory):
     config = make_config(tmp_path, als=ALS_CONFIG)
     store = TableStore(spark, config.warehouse)
     rows, catalog = synthetic_world(seed=11, run_date=RUN_DATE)
-    write_events(store, spark.createDataFrame(rows, _events_schema()))
+    write_rows(spark, store, "events", rows)
     write_items(spark, store, catalog)
-    users_df = spark.createDataFrame([(COLD_USER, dt.date(2026, 11, 27), "eu", "web", "t")],
-                                     "user_id string, signup_date date, region string, "
-                                     "device string, run_id string")
-    store.write(users_df, "users", "overwrite", CommitInfo(run_id="t", stage="clean"))
+    write_rows(spark, store, "users", [{"user_id": COLD_USER, "signup_date": dt.date(2026, 11, 27),
+                                        "region": "eu", "device": "web", "run_id": "t"}])
     ctx = RunContext(config, RUN_DATE, "als")
     report = run_stage(spark, store, ctx, functools.partial(run_als, tune=True))
     return {"config": config, "store": store, "report": report, "rows": rows, "ctx": ctx,
             "versions": dict(report.outputs)}
-
-
-def _events_schema():
-    from tests.als.als_world import EVENTS_SCHEMA
-    return EVENTS_SCHEMA
 
 
 def _read(world, table):
@@ -86,7 +81,7 @@ def test_als_beats_popularity_on_ndcg_and_tuning_records_every_trial(world):
 
 
 def test_purchased_items_are_never_recommended(world, spark):
-    bought = {(r[4], r[6]) for r in world["rows"] if r[3] == "purchase"}
+    bought = {(r["user_id"], r["item_id"]) for r in world["rows"] if r["event_type"] == "purchase"}
     recs = _read(world, "als_recommendations")
     pairs = {(r["user_id"], r["item_id"]) for r in recs.select("user_id", "item_id").collect()}
     assert len(bought) > 200 and not (pairs & bought)
@@ -96,8 +91,8 @@ def test_cold_user_gets_popular_items(world, spark):
     window_start = RUN_DATE - dt.timedelta(days=ALS_CONFIG.window_days - 1)
     users_per_item: dict[str, set[str]] = defaultdict(set)
     for r in world["rows"]:
-        if window_start <= r[2] <= RUN_DATE and r[3] in ALS_CONFIG.event_weights:
-            users_per_item[r[6]].add(r[4])
+        if window_start <= r["event_date"] <= RUN_DATE and r["event_type"] in ALS_CONFIG.event_weights:
+            users_per_item[r["item_id"]].add(r["user_id"])
     ranked = sorted(users_per_item, key=lambda i: (-len(users_per_item[i]), i))[:10]
     expected = spark.createDataFrame(
         [(COLD_USER, n + 1, item, float(len(users_per_item[item])), "popular")
@@ -146,7 +141,12 @@ def test_candidate_top_n_equals_full_top_n_restricted_to_candidates(world, spark
 
 
 def test_rerun_with_same_seed_gives_same_factors(world, spark):
-    store = world["store"]
+    # Mid-run, another writer appends a new user's events: the rerun must compute from, and
+    # record, the version of `events` it read (else u_late would get factors and an index).
+    store = CommitsBeforeTheFirstWrite(spark, world["config"].warehouse)
+    events_version = store.version("events")
+    store.arm("events", [event(10_000 + n, noon(RUN_DATE - dt.timedelta(days=2)), "click", "u_late",
+                               item_id=f"i0{n:03d}") for n in range(5)])
     first_users = _read(world, "als_user_factors").drop("run_id").collect()
     first_items = _read(world, "als_item_factors").drop("run_id").collect()
     first_recs = _read(world, "als_recommendations").drop("run_id").collect()
@@ -167,3 +167,6 @@ def test_rerun_with_same_seed_gives_same_factors(world, spark):
     assert_df_equality(store.read("als_recommendations").drop("run_id"),
                        spark.createDataFrame(first_recs, schema_r), ignore_row_order=True)
     assert store.version("als_id_map") == map_version   # no id got a new index
+    rerun = store.read("pipeline_runs").orderBy("started_at").collect()[-1]
+    assert rerun["inputs"]["events"] == events_version
+    assert store.version("events") == store.late_version == events_version + 1

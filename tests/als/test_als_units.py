@@ -23,7 +23,8 @@ from recsys_spark.als.evaluate import ranking_metrics
 from recsys_spark.config import load_config
 from recsys_spark.errors import ConfigError
 from recsys_spark.settings.als import AlsConfig
-from tests.als.als_world import event, events_df
+from tests.als.als_world import PRICED, noon
+from tests.factories import event, frame
 
 pytestmark = pytest.mark.unit
 
@@ -40,11 +41,12 @@ def test_ratings_weight_decay_and_log_scaling(spark):
                        log_scaling=True, log_epsilon=2.0)
     day0 = RUN_DATE                                  # 12:00 on run date: age 0.5 days
     day10 = RUN_DATE - dt.timedelta(days=10)         # age 10.5 days
-    rows = [event(1, day0, "u1", "i1", "view"), event(2, day10, "u1", "i1", "purchase"),
-            event(3, day0, "u1", "i2", "remove_from_cart"),   # not weighted: no rating
-            event(4, day0, None, "i1", "view"),                # anonymous: ignored
-            event(5, day0, "u2", None, "promo_click")]         # no item: ignored
-    got = build_ratings(events_df(spark, rows), config, end_of_day(RUN_DATE))
+    rows = [event(1, noon(day0), "view", "u1", item_id="i1"),
+            event(2, noon(day10), "purchase", "u1", item_id="i1", **PRICED["purchase"]),
+            event(3, noon(day0), "remove_from_cart", "u1", item_id="i2"),   # not weighted: no rating
+            event(4, noon(day0), "view", None, item_id="i1"),                # anonymous: ignored
+            event(5, noon(day0), "promo_click", "u2")]                       # no item: ignored
+    got = build_ratings(frame(spark, "events", rows), config, end_of_day(RUN_DATE))
     strength = 1.0 * 0.5 ** (0.5 / 10) + 8.0 * 0.5 ** (10.5 / 10)
     expected = spark.createDataFrame([("u1", "i1", math.log1p(strength / 2.0))],
                                      "user_id string, item_id string, rating double")

@@ -17,7 +17,7 @@ from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.simulate.evaluation import policy_truth
 from recsys_spark.simulate.ope_truth import find_truth_root, true_policy_value
 from recsys_spark.tables import TableStore
-from tests.conftest import make_config
+from tests.factories import make_config
 
 T0 = dt.datetime(2026, 11, 10, 8, tzinfo=dt.timezone.utc)
 ARMS = ("pa", "pb", "pc")

@@ -10,7 +10,8 @@ from pyspark.sql import functions as F
 from recsys_spark.bandit.arms import arm_statistics
 from recsys_spark.bandit.priors import posteriors, prior_calibration, prior_strengths
 from recsys_spark.settings.bandit import BanditConfig
-from tests.bandit.data import EVENTS, RUN_DATE, SCORES, SEGMENTS, UTC, event, scores_rows, segments_rows
+from tests.bandit.data import RUN_DATE, UTC, scores_rows, segments_rows
+from tests.factories import event, frame
 
 pytestmark = pytest.mark.unit
 
@@ -19,16 +20,16 @@ def test_decayed_counts_attribution_and_empirical_bayes_posterior(spark):
     config = BanditConfig(half_life_days=1.0, window_days=10, attribution_window_hours=24,
                           prior_strength=10.0)
     t = lambda d, h: dt.datetime(2026, 11, d, h, tzinfo=UTC)  # noqa: E731
-    events_df = spark.createDataFrame([
-        event("i1", t(20, 0), "promo_impression", "u1", "p1", 1),   # age 1 day -> weight 0.5
-        event("r1", t(20, 1), "promo_redeem", "u1", "p1"),          # credited to i1
-        event("i2", t(19, 0), "promo_impression", "u2", "p1", 1),   # age 2 days -> weight 0.25
-        event("r2", t(20, 5), "promo_redeem", "u2", "p1"),          # 29 h after i2: not credited
-        event("i3", t(5, 0), "promo_impression", "u1", "p1", 1),    # before the 10-day window
-        event("i4", t(20, 2), "promo_impression", None, "p1", 1),   # anonymous: not counted
-    ], EVENTS)
-    scores_df = spark.createDataFrame(scores_rows({("u1", "p1"): 0.2, ("u2", "p1"): 0.4}), SCORES)
-    segments_df = spark.createDataFrame(segments_rows({"u1": "s0", "u2": "s1"}), SEGMENTS)
+    events_df = frame(spark, "events", [
+        event("i1", t(20, 0), "promo_impression", "u1", promotion_id="p1"),   # age 1 day -> weight 0.5
+        event("r1", t(20, 1), "promo_redeem", "u1", promotion_id="p1"),          # credited to i1
+        event("i2", t(19, 0), "promo_impression", "u2", promotion_id="p1"),   # age 2 days -> weight 0.25
+        event("r2", t(20, 5), "promo_redeem", "u2", promotion_id="p1"),          # 29 h after i2: not credited
+        event("i3", t(5, 0), "promo_impression", "u1", promotion_id="p1"),    # before the 10-day window
+        event("i4", t(20, 2), "promo_impression", None, promotion_id="p1"),   # anonymous: not counted
+    ])
+    scores_df = frame(spark, "promotion_scores", scores_rows({("u1", "p1"): 0.2, ("u2", "p1"): 0.4}))
+    segments_df = frame(spark, "user_segments", segments_rows({"u1": "s0", "u2": "s1"}))
     out_df, k = arm_statistics(events_df, scores_df.select("user_id", "promotion_id", "p_response"),
                                segments_df.select("user_id", "segment_id"), RUN_DATE, config)
 

@@ -20,20 +20,9 @@ from recsys_spark.runs import RunContext
 from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore
-from tests.bandit.data import (
-    EVENTS,
-    PROMOTIONS,
-    RUN_DATE,
-    SCORES,
-    SEGMENTS,
-    UTC,
-    event,
-    make_config,
-    promotion,
-    scores_rows,
-    segments_rows,
-    write,
-)
+from tests.bandit.data import RUN_DATE, UTC, scores_rows, segments_rows
+from tests.factories import event, make_config, promotion, write_rows
+from tests.interference import CommitsBeforeTheFirstWrite
 
 USERS = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"]
 PROMOS = ["p1", "p2", "p3", "p4", "p5", "p6"]
@@ -51,23 +40,25 @@ def _t(d: int, h: int) -> dt.datetime:
 
 
 def _inputs(spark, store):
-    events = [event("e1", _t(18, 10), "promo_impression", "u1", "p1", 1),
-              event("e2", _t(18, 12), "promo_redeem", "u1", "p1"),
-              event("e3", _t(19, 10), "promo_impression", "u4", "p2", 1),
-              event("e4", _t(15, 10), "promo_redeem", "u9", "p6"),       # p6 budget 2: exhausted
-              event("e5", _t(15, 11), "promo_redeem", "u8", "p6")]
-    events += [event(f"f{i}", _t(17 + i, 9), "promo_impression", "u2", "p2", 1) for i in range(3)]
-    write(spark, store, "events", events, EVENTS, ("event_date",))
-    write(spark, store, "promotions", [
-        promotion("p1", "percent_off", 1000), promotion("p2", "percent_off", 1000),
-        promotion("p3", "coupon", 1), promotion("p4", "gift", 1000),
-        promotion("p5", "free_shipping", 1000, end=dt.date(2026, 11, 10)),   # ended
-        promotion("p6", "gift", 2)], PROMOTIONS)
+    events = [event("e1", _t(18, 10), "promo_impression", "u1", promotion_id="p1"),
+              event("e2", _t(18, 12), "promo_redeem", "u1", promotion_id="p1"),
+              event("e3", _t(19, 10), "promo_impression", "u4", promotion_id="p2"),
+              event("e4", _t(15, 10), "promo_redeem", "u9", promotion_id="p6"),       # p6 budget 2: exhausted
+              event("e5", _t(15, 11), "promo_redeem", "u8", promotion_id="p6")]
+    events += [event(f"f{i}", _t(17 + i, 9), "promo_impression", "u2", promotion_id="p2")
+               for i in range(3)]
+    write_rows(spark, store, "events", events)
+    write_rows(spark, store, "promotions", [
+        promotion("p1", promo_type="percent_off", budget=1000),
+        promotion("p2", promo_type="percent_off", budget=1000),
+        promotion("p3", promo_type="coupon", budget=1), promotion("p4", promo_type="gift", budget=1000),
+        promotion("p5", promo_type="free_shipping", budget=1000, end=dt.date(2026, 11, 10)),   # ended
+        promotion("p6", promo_type="gift", budget=2)])
     scores = {(u, p): round(0.05 + 0.1 * i + 0.02 * j, 4)
               for i, u in enumerate(USERS) for j, p in enumerate(PROMOS)}
-    write(spark, store, "promotion_scores", scores_rows(scores), SCORES, ("run_date",))
-    write(spark, store, "user_segments", segments_rows(
-        {"u1": "s0", "u2": "s0", "u3": "s0", "u4": "s1", "u5": "s1", "u7": "s1"}), SEGMENTS, ("run_date",))
+    write_rows(spark, store, "promotion_scores", scores_rows(scores))
+    write_rows(spark, store, "user_segments", segments_rows(
+        {"u1": "s0", "u2": "s0", "u3": "s0", "u4": "s1", "u5": "s1", "u7": "s1"}))
 
 
 @pytest.mark.stage
@@ -188,22 +179,27 @@ def test_thompson_propensities_match_empirical_frequencies(spark):
 def test_an_unlimited_promotion_is_served_and_only_the_windows_of_events_are_read(spark, tmp_path):
     # pn has no budget (null = unlimited): it must be scored AND served. Events span 40 days;
     # the stage needs promo events since the earliest active start (Nov 11) and the 7-day visit
-    # window, nothing older.
+    # window, nothing older. Mid-run another writer adds scores of a new user: the stage serves,
+    # and records, the version of promotion_scores it read.
     config = make_config(tmp_path, bandit=BanditConfig(
         policy="greedy", slots_per_user=1, one_per_promo_type=False, holdout_share=0.0, window_days=7,
         frequency_cap_days=7, visit_window_days=7, propensity_draws=20))
-    store = TableStore(spark, config.warehouse)
-    events = [event(f"v{i}", _t(20, 8) - dt.timedelta(days=i), "promo_impression", "u1", "pl", 1)
-              for i in range(40)]
-    write(spark, store, "events", events, EVENTS, ("event_date",))
-    write(spark, store, "promotions", [
-        promotion("pn", "gift", None, start=dt.date(2026, 11, 11)),
-        promotion("pl", "coupon", 1000, start=dt.date(2026, 11, 12))], PROMOTIONS)
+    store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
+    events = [event(f"v{i}", _t(20, 8) - dt.timedelta(days=i), "promo_impression", "u1",
+                    promotion_id="pl") for i in range(40)]
+    write_rows(spark, store, "events", events)
+    write_rows(spark, store, "promotions", [
+        promotion("pn", promo_type="gift", budget=None, start=dt.date(2026, 11, 11)),
+        promotion("pl", promo_type="coupon", budget=1000, start=dt.date(2026, 11, 12))])
     scores = {(u, p): 0.3 if p == "pn" else 0.1 for u in ("u1", "u2") for p in ("pn", "pl")}
-    write(spark, store, "promotion_scores", scores_rows(scores), SCORES, ("run_date",))
+    write_rows(spark, store, "promotion_scores", scores_rows(scores))
+    store.arm("promotion_scores", scores_rows({("u_late", "pn"): 0.9}))
     report = run_stage(spark, store, RunContext(config, RUN_DATE, "bandit"), run_bandit)
     served = {(r["user_id"], r["promotion_id"]) for r in store.read("user_promotions").collect()}
     assert served == {("u1", "pn"), ("u2", "pn")}
+    run = store.read("pipeline_runs").first()
+    assert dict(run["inputs"]) == {"events": 0, "promotions": 0, "promotion_scores": 0}
+    assert store.late_version == 1
     assert report.quality["budget"] == "pass"
     # one file per day: Nov 11..20 for the promo events, Nov 14..20 for the visit window
     assert report.files_read["events"] == 10 + 7

@@ -11,7 +11,8 @@ from pyspark.testing import assertDataFrameEqual
 from recsys_spark.clean.privacy import hmac_hex
 from recsys_spark.settings.clean import PrivacyConfig
 from tests.clean.helpers import read_table, run_clean, with_clean
-from tests.conftest import REPO_ROOT, make_config
+from tests.conftest import REPO_ROOT
+from tests.factories import make_config
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 REES46_FILE = FIXTURES / "rees46" / "2019-Oct-excerpt.csv"

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from recsys_spark.clean.reader import list_input_files, read_lines
+from recsys_spark.clean.reader import FileStats, list_input_files, read_lines, with_line_numbers
 from recsys_spark.clean.stage import classify, parse_lines
 from recsys_spark.settings.clean import CleanConfig, PrivacyConfig
 from tests.clean.helpers import RUN_DATE, event, line, write_lines
@@ -21,9 +21,10 @@ GOOD = [line(event(1)), line(event(2, event_type="purchase", price=19.9, quantit
 def classify_file(spark: SparkSession, tmp_path: Path, lines: list[str | bytes],
                   config: CleanConfig | None = None, run_date: dt.date = RUN_DATE):
     write_lines(tmp_path / "in" / "part-0.jsonl.gz", lines)
-    raw = read_lines(spark, list_input_files(str(tmp_path / "in"), (".jsonl.gz",)))
-    typed_df = parse_lines(raw.lines_df, "jsonl", config or CleanConfig())
-    return classify(typed_df, run_date, config or CleanConfig(), None)
+    lines_df = read_lines(spark, list_input_files(str(tmp_path / "in"), (".jsonl.gz",)))
+    typed_df = parse_lines(lines_df, "jsonl", config or CleanConfig())
+    classified_df = classify(typed_df, run_date, config or CleanConfig(), None)
+    return with_line_numbers(classified_df, FileStats.collect(typed_df).offsets_df(spark))
 
 
 def outcome(classified_df):

@@ -6,7 +6,7 @@ from pyspark.sql import functions as F
 
 from recsys_spark.settings.clean import QualityConfig
 from tests.clean.helpers import read_table, run_clean, with_clean
-from tests.conftest import make_config
+from tests.factories import make_config
 
 simulate_testing = pytest.importorskip("recsys_spark.simulate.testing")
 simulate_truth = pytest.importorskip("recsys_spark.simulate.truth")

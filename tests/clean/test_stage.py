@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from recsys_spark.clean.publish import write_events
+from recsys_spark.clean.publish import events_commit_mark, write_events
 from recsys_spark.clean.reader import CleanInputError
 from recsys_spark.errors import ConcurrentWriteError, DataQualityError
 from recsys_spark.runs import RunContext, StageReport
@@ -27,7 +27,7 @@ from tests.clean.helpers import (
     with_clean,
     write_lines,
 )
-from tests.conftest import make_config
+from tests.factories import make_config
 
 DAY_BEFORE = RUN_DATE - dt.timedelta(days=1)
 LENIENT = QualityConfig(max_quarantine_share=0.5)
@@ -156,19 +156,22 @@ def test_empty_day_is_a_recorded_no_op(spark, tmp_path):
 
 
 @pytest.mark.stage
-def test_concurrent_writers_of_events_cannot_both_commit(spark, tmp_path):
+def test_concurrent_attempts_of_one_date_cannot_both_commit(spark, tmp_path):
     config = make_config(tmp_path)
     write_lines(landing_day(config) / "p.jsonl.gz", [line(event(1))])
     run_clean(spark, config)
     store = TableStore(spark, config.warehouse)
     version = store.version("events")
     rows_df = read_table(spark, config, "events")
-    # A writer that read `events` before the last commit is refused.
+    # An attempt that began before the last commit of its date (its mark: nothing committed
+    # yet) is refused.
     late_ctx = RunContext(config=config, run_date=RUN_DATE, stage="clean")
-    with pytest.raises(ConcurrentWriteError, match="changed from version"):
-        write_events(store, late_ctx, StageReport(), rows_df, None, [RUN_DATE], version - 1)
-    # An older attempt of the same run date finishing after a newer one commits nothing.
+    with pytest.raises(ConcurrentWriteError, match="another attempt of clean for 2026-11-02"):
+        write_events(store, late_ctx, StageReport(), rows_df, [RUN_DATE], None)
+    # An older attempt of the same run date finishing after a newer one commits nothing either.
     old_ctx = replace(late_ctx, attempt=1)
-    write_events(store, old_ctx, StageReport(), rows_df.limit(0), None, [RUN_DATE], version)
+    with pytest.raises(ConcurrentWriteError, match="another attempt"):
+        write_events(store, old_ctx, StageReport(), rows_df.limit(0), [RUN_DATE],
+                     events_commit_mark(store, old_ctx))
     assert store.version("events") == version
     assert read_table(spark, config, "events").count() == 1

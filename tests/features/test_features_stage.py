@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
-from feature_rows import PROMOTIONS, USERS, app_config, event, events_frame
 from pyspark.sql import functions as F
 
 from recsys_spark.errors import UnknownTableError
@@ -18,6 +17,7 @@ from recsys_spark.runs import RunContext
 from recsys_spark.settings.features import FeaturesConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
+from tests.factories import event, frame, make_config, nullable_schema
 
 RUN_DATE = dt.date(2026, 11, 30)
 CFG = FeaturesConfig(windows_days=(7, 30), k=2, top_categories=2, rate_prior_strength=2.0,
@@ -29,39 +29,46 @@ COMMIT = CommitInfo(run_id="test-setup", stage="clean")
 def inline_rows() -> list[dict]:
     rows = [
         # u1: buyer with promotions, electronics-heavy
-        event(1, "2026-11-30", "view", "u1", "a", "electronics.audio"),
-        event(2, "2026-11-25", "view", "u1", "c", "electronics.tv"),
-        event(3, "2026-11-29", "purchase", "u1", "a", "electronics.audio", 10.0, 2, "p1"),
-        event(4, "2026-11-10", "add_to_cart", "u1", "b", "home.kitchen", 30.0),
-        event(5, "2026-11-10", "purchase", "u1", "b", "home.kitchen", 30.0, 1),
+        event(1, "2026-11-30", "view", "u1", item_id="a", category="electronics.audio"),
+        event(2, "2026-11-25", "view", "u1", item_id="c", category="electronics.tv"),
+        event(3, "2026-11-29", "purchase", "u1", item_id="a", category="electronics.audio",
+              price=10.0, quantity=2, promotion_id="p1"),
+        event(4, "2026-11-10", "add_to_cart", "u1", item_id="b", category="home.kitchen", price=30.0),
+        event(5, "2026-11-10", "purchase", "u1", item_id="b", category="home.kitchen", price=30.0,
+              quantity=1),
         event(6, "2026-11-28", "promo_impression", "u1", promotion_id="p1"),
         event(7, "2026-11-28", "promo_impression", "u1", promotion_id="p1"),
         event(8, "2026-11-28", "promo_impression", "u1", promotion_id="p1"),
         event(9, "2026-11-28", "promo_click", "u1", promotion_id="p1"),
         event(10, "2026-11-29", "promo_redeem", "u1", promotion_id="p1"),
         # u2: a browser in the 30-day window only; ignores coupons
-        event(11, "2026-11-05", "view", "u2", "d", "home.garden", session_id="s9"),
+        event(11, "2026-11-05", "view", "u2", item_id="d", category="home.garden",
+              session_id="s9"),
         event(12, "2026-11-05", "promo_impression", "u2", promotion_id="p2", session_id="s9"),
         event(13, "2026-11-06", "promo_impression", "u2", promotion_id="p2"),
-        event(14, "2026-11-06", "view", "u2", "a", "electronics.audio"),
+        event(14, "2026-11-06", "view", "u2", item_id="a", category="electronics.audio"),
         # u3: only older than the lookback -> no history; anonymous view ignored
-        event(15, "2026-10-20", "purchase", "u3", "a", "electronics.audio", 10.0, 1),
-        event(16, "2026-11-30", "view", None, "a", "electronics.audio", session_id="anon"),
+        event(15, "2026-10-20", "purchase", "u3", item_id="a", category="electronics.audio",
+              price=10.0, quantity=1),
+        event(16, "2026-11-30", "view", None, item_id="a", category="electronics.audio",
+              session_id="anon"),
         # after the run date: never read
-        event(17, "2026-12-01", "purchase", "u2", "a", "electronics.audio", 10.0, 1),
+        event(17, "2026-12-01", "purchase", "u2", item_id="a", category="electronics.audio",
+              price=10.0, quantity=1),
     ]
     return rows
 
 
 def write_inputs(spark, store: TableStore, rows: list[dict]) -> None:
-    store.write(events_frame(spark, rows), "events", "overwrite", COMMIT, partition_by=["event_date"])
+    store.write(frame(spark, "events", rows), "events", "overwrite", COMMIT, partition_by=["event_date"])
     start, end = dt.date(2026, 11, 1), dt.date(2026, 12, 31)
     promos = [("p1", "ten off", "percent_off", 0.1, 0.0, [], start, end, 100, "r"),
               ("p2", "coupon", "coupon", 0.2, 0.0, ["home"], start, end, 100, "r")]
-    store.write(spark.createDataFrame(promos, PROMOTIONS), "promotions", "overwrite", COMMIT)
+    store.write(spark.createDataFrame(promos, nullable_schema("promotions")), "promotions", "overwrite",
+                COMMIT)
     users = [("u1", dt.date(2026, 1, 1), "eu", "web", "r"), ("u3", dt.date(2026, 1, 1), "eu", "app", "r"),
              ("u4", dt.date(2026, 12, 5), "eu", "app", "r")]  # u4 signs up after the run date
-    store.write(spark.createDataFrame(users, USERS), "users", "overwrite", COMMIT)
+    store.write(spark.createDataFrame(users, nullable_schema("users")), "users", "overwrite", COMMIT)
 
 
 def pandas_reference(rows: list[dict], cfg: FeaturesConfig, run_date: dt.date) -> pd.DataFrame:
@@ -115,7 +122,7 @@ def pandas_reference(rows: list[dict], cfg: FeaturesConfig, run_date: dt.date) -
 @pytest.fixture(scope="module")
 def featured_store(spark, tmp_path_factory) -> TableStore:
     """One features run on the inline rows, shared by the tests that read its outputs."""
-    config = app_config(tmp_path_factory.mktemp("features"), features=CFG)
+    config = make_config(tmp_path_factory.mktemp("features"), features=CFG)
     store = TableStore(spark, config.warehouse)
     write_inputs(spark, store, inline_rows())
     run_stage(spark, store, RunContext(config, RUN_DATE, "features"), run_features)
@@ -176,18 +183,20 @@ def _segment_world(spark, store: TableStore) -> None:
         group = i % 3
         for d in range(1 + 6 * (group < 2)):
             n += 1
-            rows.append(event(n, f"2026-11-{20 + d:02d}", "view", u, f"i{i % 5}", "home.garden"))
+            rows.append(event(n, f"2026-11-{20 + d:02d}", "view", u, item_id=f"i{i % 5}",
+                              category="home.garden"))
         for d in range(6 if group == 0 else 1 if group == 1 else 0):
             n += 1
-            rows.append(event(n, f"2026-11-{20 + d:02d}", "purchase", u, "i1", "home.garden",
-                              200.0 if group == 0 else 15.0, 1, "p1" if group == 0 else None))
-    store.write(events_frame(spark, rows), "events", "overwrite", COMMIT, partition_by=["event_date"])
+            rows.append(event(n, f"2026-11-{20 + d:02d}", "purchase", u, item_id="i1",
+                              category="home.garden", price=200.0 if group == 0 else 15.0, quantity=1,
+                              promotion_id="p1" if group == 0 else None))
+    store.write(frame(spark, "events", rows), "events", "overwrite", COMMIT, partition_by=["event_date"])
 
 
 @pytest.mark.stage
 def test_segment_ids_stable_across_runs(spark, tmp_path):
     cfg = FeaturesConfig(windows_days=(30,), k=3, seed_per_run_date=True)
-    config = app_config(tmp_path, features=cfg)
+    config = make_config(tmp_path, features=cfg)
     store = TableStore(spark, config.warehouse)
     _segment_world(spark, store)
     day1, day2 = dt.date(2026, 11, 28), dt.date(2026, 11, 29)
@@ -227,7 +236,7 @@ def test_match_centroids_undoes_a_permutation_and_names_new_clusters():
 
 @pytest.mark.stage
 def test_missing_events_names_the_stage_to_run(spark, tmp_path):
-    config = app_config(tmp_path, features=CFG)
+    config = make_config(tmp_path, features=CFG)
     store = TableStore(spark, config.warehouse)
     with pytest.raises(UnknownTableError, match="run `recsys clean --run-date 2026-11-30` first"):
         run_features(spark, store, RunContext(config, RUN_DATE, "features"))

@@ -11,7 +11,7 @@ from recsys_spark.cli import main
 from recsys_spark.report import Snapshot, build_report, write_report
 from recsys_spark.report import gather_models as gm
 from recsys_spark.tables import TableStore
-from tests.conftest import make_config
+from tests.factories import make_config
 from tests.report import report_world as world
 from tests.report.page import TITLES, decode_png, parse_report
 

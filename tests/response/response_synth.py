@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tests.response.response_data import event, promotion
+from tests.factories import event, promotion
 
 CATEGORIES = ("electronics", "fashion", "home")
 FIRST_DAY = dt.date(2026, 11, 1)
 RUN_DATE = dt.date(2026, 11, 20)   # impressions on 11-01 .. 11-19
+# every promotion runs from Oct 1 to the end of the year with a budget of 1000 unless it says
+LIVE = {"start": "2026-10-01", "end": "2026-12-31", "budget": 1000}
 # promotion_id -> (base logit, promotion kwargs)
 PROMOS = {
     "p1": (-2.8, dict(promo_type="percent_off", discount_value=0.1)),
@@ -55,7 +57,7 @@ def _at(day: dt.date, seconds: int) -> dt.datetime:
 def generate(seed: int = 7, n_users: int = 150, n_cold: int = 10) -> SyntheticLog:
     rng = np.random.default_rng(seed)
     log = SyntheticLog()
-    log.promotions = [promotion(pid, **kwargs) for pid, (_, kwargs) in PROMOS.items()]
+    log.promotions = [promotion(pid, **{**LIVE, **kwargs}) for pid, (_, kwargs) in PROMOS.items()]
     n = 0
 
     def next_id() -> str:

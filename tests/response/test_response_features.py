@@ -11,15 +11,7 @@ from pyspark.sql import functions as F
 
 from recsys_spark.response.feature_set import OptionalInputs, build_features
 from recsys_spark.response.training_features import BASE_NUMERIC
-from tests.response.response_data import (
-    ALS_CATEGORY_AFFINITY,
-    USER_SEGMENTS,
-    event,
-    events_df,
-    promotion,
-    promotions_df,
-    ts,
-)
+from tests.factories import event, frame, nullable_schema, promotion, segment, ts
 
 pytestmark = pytest.mark.unit
 
@@ -28,9 +20,11 @@ LABEL_EVENTS = ("promo_click", "promo_redeem")
 
 
 def _promotions(spark):
-    return promotions_df(spark, [
-        promotion("p1", "percent_off", 0.2, 30.0, ["electronics"], "2026-11-01", "2026-11-30", 4),
-        promotion("p2", "free_shipping", 4.9, 0.0, [], "2026-11-01", "2026-11-30", 100)])
+    return frame(spark, "promotions", [
+        promotion("p1", promo_type="percent_off", discount_value=0.2, min_spend=30.0,
+                  eligible_categories=["electronics"], start="2026-11-01", end="2026-11-30", budget=4),
+        promotion("p2", promo_type="free_shipping", discount_value=4.9, min_spend=0.0,
+                  eligible_categories=[], start="2026-11-01", end="2026-11-30", budget=100)])
 
 
 def _past():
@@ -85,7 +79,7 @@ EXPECTED = [
 
 
 def _features(spark, rows, inputs: OptionalInputs | None = None):
-    out_df, spec, _ = build_features(_probes(spark), events_df(spark, rows), _promotions(spark),
+    out_df, spec, _ = build_features(_probes(spark), frame(spark, "events", rows), _promotions(spark),
                                      inputs or OptionalInputs(), LABEL_EVENTS, lookback_days=90,
                                      min_coverage=0.0)
     return out_df, spec
@@ -114,11 +108,11 @@ def test_optional_snapshots_are_point_in_time(spark):
         ("u1", "fashion", 0.9, "r", day("2026-11-03")),
         ("u1", "electronics", 0.1, "r", day("2026-11-05")),   # same day as the probe: too late
         ("u1", "fashion", 0.2, "r", day("2026-11-06")),       # future
-    ], ALS_CATEGORY_AFFINITY)
-    segments_df = spark.createDataFrame([
-        ("u1", "s1", "loyal", "r", day("2026-11-04")),
-        ("u1", "s9", "lost", "r", day("2026-11-05")),
-    ], USER_SEGMENTS)
+    ], nullable_schema("als_category_affinity"))
+    segments_df = frame(spark, "user_segments", [
+        segment("u1", "s1", rfm_segment="loyal", run_id="r", run_date="2026-11-04"),
+        segment("u1", "s9", rfm_segment="lost", run_id="r", run_date="2026-11-05"),
+    ])
     out_df, spec = _features(spark, _past(), OptionalInputs(user_segments=segments_df,
                                                             als_category_affinity=als_df))
     assert spec.sources == ("user_segments", "als_category_affinity")

@@ -16,7 +16,7 @@ from pyspark.sql.types import (
 )
 
 from recsys_spark.response.labels import build_labels
-from tests.response.response_data import event, events_df, ts
+from tests.factories import event, frame, ts
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +69,7 @@ def _expected(spark, rows):
 
 
 def test_labels_attribution_window_and_delayed_feedback(spark):
-    out_df = build_labels(events_df(spark, _rows()), RUN_DATE, ("promo_click", "promo_redeem"),
+    out_df = build_labels(frame(spark, "events", _rows()), RUN_DATE, ("promo_click", "promo_redeem"),
                           24, dt.date(2026, 11, 1))
     expected_df = _expected(spark, [
         ("i1", "u1", "p1", "2026-11-05 10:00", 1, 1, "2026-11-05 12:00"),
@@ -85,7 +85,7 @@ def test_labels_attribution_window_and_delayed_feedback(spark):
 
 
 def test_labels_clicks_only(spark):
-    out_df = build_labels(events_df(spark, _rows()), RUN_DATE, ("promo_click",), 24,
+    out_df = build_labels(frame(spark, "events", _rows()), RUN_DATE, ("promo_click",), 24,
                           dt.date(2026, 11, 5))
     expected_df = _expected(spark, [
         ("i1", "u1", "p1", "2026-11-05 10:00", 1, 1, "2026-11-05 12:00"),

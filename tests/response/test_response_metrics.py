@@ -13,7 +13,7 @@ from recsys_spark.response.stage import run_response
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.tables import TableStore
-from tests.conftest import make_config
+from tests.factories import make_config
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from recsys_spark.domain.promotions import servable_promotions
 from recsys_spark.response.scoring import candidate_users, eligible_pairs, user_categories
 from recsys_spark.settings.response import ResponseConfig
-from tests.response.response_data import USER_SEGMENTS, USERS, event, events_df, promotion, promotions_df
+from tests.factories import event, frame, nullable_schema, promotion, segment
 
 pytestmark = pytest.mark.unit
 
@@ -22,16 +22,18 @@ def _day(text: str) -> dt.date:
 
 
 def _inputs(spark):
-    promos_df = promotions_df(spark, [
-        promotion("pa", budget=10),
-        promotion("pb", eligible_categories=["fashion"], budget=2),        # 1 of 2 redeemed
-        promotion("pc", budget=2),                                         # budget used up
-        promotion("pd", start="2026-11-21"),                               # not started
-        promotion("pe", end="2026-11-19"),                                 # ended
-        promotion("pf", eligible_categories=["home", "electronics"], end="2026-11-20", budget=None),
-        promotion("pg", budget=2),                      # redemptions after the run date ignored
+    start, end = "2026-10-01", "2026-12-31"
+    promos_df = frame(spark, "promotions", [
+        promotion("pa", start=start, end=end, budget=10),
+        promotion("pb", start=start, end=end, eligible_categories=["fashion"], budget=2),  # 1 of 2 redeemed
+        promotion("pc", start=start, end=end, budget=2),                   # budget used up
+        promotion("pd", start="2026-11-21", end=end, budget=1000),         # not started
+        promotion("pe", start=start, end="2026-11-19", budget=1000),       # ended
+        promotion("pf", start=start, eligible_categories=["home", "electronics"], end="2026-11-20",
+                  budget=None),
+        promotion("pg", start=start, end=end, budget=2),   # redemptions after the run date ignored
     ])
-    events = events_df(spark, [
+    events = frame(spark, "events", [
         event("e1", "2026-11-10 10:00", "view", "u1", item_id="i1", category="fashion.shoes"),
         event("e2", "2026-11-11 10:00", "purchase", "u2", item_id="i2", category="electronics.tv",
               price=10.0, quantity=1),
@@ -47,18 +49,21 @@ def _inputs(spark):
         event("e10", "2026-11-10 10:00", "remove_from_cart", "u6", item_id="i1", category="fashion.x"),
     ])
     users_df = spark.createDataFrame([(u, None, None, None, "r") for u in
-                                      ("u1", "u2", "u3", "u4", "u5", "u6", "u7")], USERS)
-    segments_df = spark.createDataFrame([
-        ("u5", "s_bad", "lost", "r", _day("2026-11-20")),
-        ("u6", "s_bad", "lost", "r", _day("2026-11-19")),   # older snapshot: no longer excluded
-        ("u6", "s2", "loyal", "r", _day("2026-11-20")),
-        ("u7", "s_bad", "lost", "r", _day("2026-11-21")),   # after the run date: ignored
-    ], USER_SEGMENTS)
-    uf_df = spark.createDataFrame(
-        [("u7", 3.0, ["home.garden"], "r", _day("2026-11-20")),
-         ("u3", 3.0, ["fashion.shoes"], "r", _day("2026-11-21"))],   # after the run date
-        "user_id string, recency_days double, top_categories array<string>, run_id string, "
-        "run_date date")
+                                      ("u1", "u2", "u3", "u4", "u5", "u6", "u7")],
+                                     nullable_schema("users"))
+    segments_df = frame(spark, "user_segments", [
+        segment("u5", "s_bad", rfm_segment="lost", run_id="r", run_date="2026-11-20"),
+        # an older snapshot: no longer excluded
+        segment("u6", "s_bad", rfm_segment="lost", run_id="r", run_date="2026-11-19"),
+        segment("u6", "s2", rfm_segment="loyal", run_id="r", run_date="2026-11-20"),
+        # after the run date: ignored
+        segment("u7", "s_bad", rfm_segment="lost", run_id="r", run_date="2026-11-21"),
+    ])
+    uf_df = frame(spark, "user_features", [
+        {"user_id": "u7", "recency_days": 3, "top_categories": ["home.garden"], "run_id": "r",
+         "run_date": _day("2026-11-20")},
+        {"user_id": "u3", "recency_days": 3, "top_categories": ["fashion.shoes"], "run_id": "r",
+         "run_date": _day("2026-11-21")}])   # after the run date
     return promos_df, events, users_df, segments_df, uf_df
 
 

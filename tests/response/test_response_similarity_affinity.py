@@ -15,21 +15,20 @@ from recsys_spark.response.feature_set import (
 )
 from recsys_spark.response.labels import cutoff_timestamp
 from recsys_spark.response.training_features import with_promotion_features
-from tests.response.response_data import event, events_df, promotion, promotions_df, ts
+from tests.factories import event, frame, nullable_schema, promotion, ts
 
 pytestmark = pytest.mark.unit
 
 T0 = "2026-11-05 12:00"
 LABEL_EVENTS = ("promo_click", "promo_redeem")
 RECENT = 3   # N: the last 3 item interactions
-SIMILARITY = ("item_id string, similar_item_id string, score double, rank int, support long, "
-              "method string, run_id string, run_date date")
 
 
 def _promotions(spark):
-    return promotions_df(spark, [promotion("p1", eligible_categories=["electronics"]),
-                                 promotion("p2", "free_shipping"),
-                                 promotion("p3", eligible_categories=["fashion", "home"])])
+    live = {"start": "2026-10-01", "end": "2026-12-31", "budget": 1000}
+    return frame(spark, "promotions", [promotion("p1", eligible_categories=["electronics"], **live),
+                                       promotion("p2", promo_type="free_shipping", **live),
+                                       promotion("p3", eligible_categories=["fashion", "home"], **live)])
 
 
 def _past():
@@ -72,7 +71,7 @@ def _similarity(spark, with_later: bool):
         data += rows("2026-11-05", [("i3", "i6", 1.0), ("i2", "i7", 0.5), ("i5", "i9", 0.2),
                                     ("i4", "i6", 0.7)])
         data += rows("2026-11-06", [("i2", "i1", 1.0), ("i5", "i8", 1.0)])
-    return spark.createDataFrame(data, SIMILARITY)
+    return spark.createDataFrame(data, nullable_schema("item_similarity"))
 
 
 def _probes(spark, with_scoring: bool):
@@ -105,7 +104,7 @@ def _affinity(spark, events, with_later: bool):
     """The similarity columns alone (the event features are tested elsewhere)."""
     probes_df = with_promotion_features(_probes(spark, with_later), _promotions(spark))
     return with_optional_features(probes_df, OptionalInputs(item_similarity=_similarity(spark, with_later)),
-                                  FeatureSpec(use_similarity=True), events_df(spark, events), RECENT)
+                                  FeatureSpec(use_similarity=True), frame(spark, "events", events), RECENT)
 
 
 def test_similarity_affinity_by_hand_point_in_time_and_no_leakage(spark):
@@ -125,7 +124,7 @@ def test_similarity_affinity_by_hand_point_in_time_and_no_leakage(spark):
 def test_similarity_used_only_with_enough_coverage(spark, min_coverage, used):
     # 4 of the 5 training probes (all but x5) find a snapshot dated before their day.
     out_df, spec, shares = build_features(
-        _probes(spark, False), events_df(spark, _past()), _promotions(spark),
+        _probes(spark, False), frame(spark, "events", _past()), _promotions(spark),
         OptionalInputs(item_similarity=_similarity(spark, False)), LABEL_EVENTS, lookback_days=90,
         min_coverage=min_coverage, recent_events=RECENT)
     assert shares == {"item_similarity": pytest.approx(4 / 5)}

@@ -21,8 +21,8 @@ from recsys_spark.runs import RunContext
 from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
-from tests.conftest import make_config
-from tests.response.response_data import USERS, event, events_df, promotions_df
+from tests.factories import event, frame, make_config
+from tests.interference import CommitsBeforeTheFirstWrite
 from tests.response.response_synth import RUN_DATE, expected_pairs, generate
 
 pytestmark = pytest.mark.stage
@@ -36,24 +36,29 @@ def _metric(metrics: dict, model: str, name: str) -> float:
 
 @pytest.fixture(scope="module")
 def trained(spark, tmp_path_factory):
-    """The stage run once on the synthetic log: (log, store, ctx, report)."""
+    """The stage run once on the synthetic log: (log, store, ctx, report). Mid-run, another
+    writer adds a user to `users` (one the stage would score); that commit is withdrawn again
+    afterwards, so the module's tests see the tables they were written for."""
     log = generate()
     config = make_config(tmp_path_factory.mktemp("response"), response=ResponseConfig(
         training_days=28, validation_days=3, test_days=3, reg_params=(0.001,),
         elastic_net_params=(0.0, 0.5), max_iter=30, excluded_user_ids=tuple(sorted(EXCLUDED)),
         write_training_set=True))
-    store = TableStore(spark, config.warehouse)
+    store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
     commit = CommitInfo(run_id="clean-run", stage="clean")
     # Old history outside every window the stage reads: its files must not be read.
     ancient = [event(f"old{i}", dt.datetime(2026, 1, 1 + i, 9, tzinfo=dt.timezone.utc), "view",
                      "u001", item_id="i1", category="fashion.sub") for i in range(5)]
-    store.write(events_df(spark, [*log.events, *ancient]).coalesce(1), "events", "overwrite",
+    store.write(frame(spark, "events", [*log.events, *ancient]).coalesce(1), "events", "overwrite",
                 commit, partition_by=["event_date"])
-    store.write(promotions_df(spark, log.promotions), "promotions", "overwrite", commit)
-    store.write(spark.createDataFrame([(u, None, None, None, "clean-run") for u in log.user_ids],
-                                      USERS), "users", "overwrite", commit)
+    store.write(frame(spark, "promotions", log.promotions), "promotions", "overwrite", commit)
+    users = [{"user_id": u, "run_id": "clean-run"} for u in log.user_ids]
+    store.write(frame(spark, "users", users), "users", "overwrite", commit)
+    store.arm("users", [*users, {"user_id": "u_late", "run_id": "other"}], mode="overwrite")
     ctx = RunContext(config, RUN_DATE, "response")
-    return log, store, ctx, run_stage(spark, store, ctx, run_response)
+    report = run_stage(spark, store, ctx, run_response)
+    store.write(frame(spark, "users", users), "users", "overwrite", commit)
+    return log, store, ctx, report
 
 
 def test_response_stage_on_synthetic_log(trained):
@@ -72,8 +77,13 @@ def test_response_stage_on_synthetic_log(trained):
     assert ece <= 0.05
     assert _metric(metrics, "baseline_global_rate", "auc_roc") == pytest.approx(0.5)
 
+    # The run read (and recorded) each input before the other writer's commit to `users` (v1).
+    run = store.read("pipeline_runs").filter(F.col("stage") == "response").first()
+    assert dict(run["inputs"]) == report.inputs == {"events": 0, "promotions": 0, "users": 0}
+    assert store.late_version == 1
     scores = store.read("promotion_scores").filter(F.col("run_date") == RUN_DATE).collect()
-    # exactly the eligible pairs: p5 out of budget, p6 ended, targeting, exclusions
+    # exactly the eligible pairs (so not u_late's): p5 out of budget, p6 ended, targeting,
+    # exclusions
     assert {(r["user_id"], r["promotion_id"]) for r in scores} == expected_pairs(log, EXCLUDED)
     assert len(scores) == len(expected_pairs(log, EXCLUDED))
     assert {(r["run_id"], r["model_run_id"], r["run_date"]) for r in scores} == \
@@ -122,7 +132,7 @@ def test_score_only_reuses_the_latest_model_and_scores_new_promotions(spark, tra
     # by the model of RUN_DATE; the trained date's partition is left alone.
     launched = {**next(p for p in log.promotions if p["promotion_id"] == "p1"),
                 "promotion_id": "p7", "start_date": RUN_DATE + dt.timedelta(days=1)}
-    store.write(promotions_df(spark, [*log.promotions, launched]), "promotions", "overwrite",
+    store.write(frame(spark, "promotions", [*log.promotions, launched]), "promotions", "overwrite",
                 CommitInfo(run_id="clean-run", stage="clean"))
     next_day = RUN_DATE + dt.timedelta(days=1)
     report = run_stage(spark, store, RunContext(ctx.config, next_day, SCORING_STAGE),

@@ -1,23 +1,11 @@
-"""Test helpers for the similarity tests: re-exports tests/features/feature_rows.py (loaded by
-path, so the two test folders share one definition of the `events` rows) and a seeded world."""
+"""A seeded world for the similarity tests, of `events` rows from tests/factories.py."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
-_spec = importlib.util.spec_from_file_location(
-    "feature_rows_shared", Path(__file__).resolve().parents[1] / "features" / "feature_rows.py")
-assert _spec is not None and _spec.loader is not None
-_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_module)
-
-EVENTS = _module.EVENTS
-event = _module.event
-events_frame = _module.events_frame
-app_config = _module.app_config
+from tests.factories import event
 
 
 def clustered_world(seed: int = 7, users: int = 180, categories: int = 6, per_category: int = 10,
@@ -41,6 +29,7 @@ def clustered_world(seed: int = 7, users: int = 180, categories: int = 6, per_ca
                 else:
                     item = int(rng.choice(n_items, p=popular))
                 n += 1
-                rows.append(event(n, day, "view", f"u{u:03d}", f"i{item:03d}",
-                                  f"c{item // per_category}.sub", session_id=f"s{u}-{d}", hour=8 + e))
+                rows.append(event(n, day, "view", f"u{u:03d}", item_id=f"i{item:03d}",
+                                  category=f"c{item // per_category}.sub", session_id=f"s{u}-{d}",
+                                  hour=8 + e))
     return rows

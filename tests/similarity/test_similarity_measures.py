@@ -7,13 +7,13 @@ import math
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
-from sim_rows import event, events_frame
 
 from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.categories import category_affinity, item_categories
 from recsys_spark.similarity.cooccurrence import context_items, with_event_weight
 from recsys_spark.similarity.measures import top_k
 from recsys_spark.similarity.model import compute_similarity
+from tests.factories import event, frame
 
 AS_OF = dt.date(2026, 11, 30)
 EXACT = dict(contexts="user", half_life_days=None, min_support=1, top_k=10,
@@ -49,7 +49,7 @@ def basket_rows() -> list[dict]:
     for user, items in BASKETS.items():
         for item in items:
             n += 1
-            rows.append(event(n, "2026-11-30", "view", user, item, CATEGORY[item]))
+            rows.append(event(n, "2026-11-30", "view", user, item_id=item, category=CATEGORY[item]))
     return rows
 
 
@@ -57,7 +57,7 @@ def basket_rows() -> list[dict]:
 @pytest.mark.parametrize("measure", ["cosine", "jaccard", "lift"])
 def test_sar_measures_exact_on_hand_computed_example(spark, measure):
     cfg = SimilarityConfig(measure=measure, **EXACT)
-    result = compute_similarity(events_frame(spark, basket_rows()), cfg, AS_OF, seed=1)
+    result = compute_similarity(frame(spark, "events", basket_rows()), cfg, AS_OF, seed=1)
     got_df = result.top_df.select("item_id", "similar_item_id", "score", "rank", "support")
     expected_df = spark.createDataFrame(EXPECTED[measure], OUT)
     assert_approx_df_equality(got_df.orderBy("item_id", "rank"), expected_df, 1e-12, ignore_nullable=True)
@@ -67,7 +67,7 @@ def test_sar_measures_exact_on_hand_computed_example(spark, measure):
 @pytest.mark.unit
 def test_category_affinity_rolls_up_item_blocks(spark):
     cfg = SimilarityConfig(measure="cosine", **EXACT)
-    events_df = events_frame(spark, basket_rows())
+    events_df = frame(spark, "events", basket_rows())
     result = compute_similarity(events_df, cfg, AS_OF, seed=1)
     got_df = category_affinity(result.pairs_df, result.diag_df, item_categories(events_df, None),
                                "cosine", 10)
@@ -99,14 +99,16 @@ def test_top_k_breaks_ties_by_similar_item_id(spark):
 def test_history_cap_keeps_strongest_items_before_the_self_join(spark):
     # u1 touches 6 items; purchases outweigh carts outweigh views. Cap 3 keeps p1, p2 (purchase)
     # and c1 (cart); ties among the views are never reached.
-    rows = [event(1, "2026-11-30", "purchase", "u1", "p1", price=1.0, quantity=1),
-            event(2, "2026-11-29", "purchase", "u1", "p2", price=1.0, quantity=1),
-            event(3, "2026-11-30", "add_to_cart", "u1", "c1", price=1.0),
-            event(4, "2026-11-30", "view", "u1", "v1"), event(5, "2026-11-30", "view", "u1", "v2"),
-            event(6, "2026-11-30", "view", "u1", "v3"), event(7, "2026-11-30", "view", "u2", "v1")]
+    rows = [event(1, "2026-11-30", "purchase", "u1", item_id="p1", price=1.0, quantity=1),
+            event(2, "2026-11-29", "purchase", "u1", item_id="p2", price=1.0, quantity=1),
+            event(3, "2026-11-30", "add_to_cart", "u1", item_id="c1", price=1.0),
+            event(4, "2026-11-30", "view", "u1", item_id="v1"),
+            event(5, "2026-11-30", "view", "u1", item_id="v2"),
+            event(6, "2026-11-30", "view", "u1", item_id="v3"),
+            event(7, "2026-11-30", "view", "u2", item_id="v1")]
     cfg = SimilarityConfig(contexts="user", half_life_days=None, max_history_per_user=3, min_support=1,
                            max_contexts_per_item=None)
-    events_df = events_frame(spark, rows)
+    events_df = frame(spark, "events", rows)
     entries_df = (context_items(with_event_weight(events_df, cfg, AS_OF), cfg)
                   .select("context_id", "item_id", "a"))
     expected_df = spark.createDataFrame(
@@ -119,10 +121,10 @@ def test_history_cap_keeps_strongest_items_before_the_self_join(spark):
 
 @pytest.mark.unit
 def test_event_weight_decays_with_half_life(spark):
-    rows = [event(0, "2026-10-31", "purchase", "u1", "a", price=1.0, quantity=1, hour=0),
-            event(0, "2026-11-30", "add_to_cart", "u1", "b", price=1.0, hour=0)]
+    rows = [event(0, "2026-10-31", "purchase", "u1", item_id="a", price=1.0, quantity=1, hour=0),
+            event(0, "2026-11-30", "add_to_cart", "u1", item_id="b", price=1.0, hour=0)]
     cfg = SimilarityConfig(half_life_days=30.0)
-    got = {r.item_id: r.w for r in with_event_weight(events_frame(spark, rows), cfg, AS_OF).collect()}
+    got = {r.item_id: r.w for r in with_event_weight(frame(spark, "events", rows), cfg, AS_OF).collect()}
     # Ages from the end of 2026-11-30: 31 days and 1 day.
     assert got["a"] == pytest.approx(5.0 * 0.5 ** (31 / 30), rel=1e-12)
     assert got["b"] == pytest.approx(3.0 * 0.5 ** (1 / 30), rel=1e-12)
@@ -135,8 +137,8 @@ def test_heavy_item_sampling_is_deterministic_and_unbiased_enough(spark):
     for u in range(400):
         for item in ("H", "J") if u % 2 == 0 else ("H",):
             n += 1
-            rows.append(event(n, "2026-11-30", "view", f"u{u}", item))
-    events_df = events_frame(spark, rows)
+            rows.append(event(n, "2026-11-30", "view", f"u{u}", item_id=item))
+    events_df = frame(spark, "events", rows)
     exact = SimilarityConfig(contexts="user", half_life_days=None, min_support=1, max_contexts_per_item=None)
     capped = SimilarityConfig(contexts="user", half_life_days=None, min_support=1, max_contexts_per_item=100)
     exact_pair = compute_similarity(events_df, exact, AS_OF, 1).pairs_df.collect()[0]

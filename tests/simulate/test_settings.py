@@ -10,7 +10,7 @@ pytestmark = pytest.mark.unit
 def test_presets_resolve_with_overrides():
     tiny = SimulatorConfig.from_preset("tiny", n_users=123)
     assert (tiny.preset, tiny.n_users, tiny.n_items, tiny.n_promotions) == ("tiny", 123, 32, 8)
-    assert set(PRESETS) == {"tiny", "demo", "bench-1m", "bench-10m"}
+    assert set(PRESETS) == {"tiny", "demo", "bench-1m", "bench-10m", "realistic"}
     assert SimulatorConfig.from_dict(tiny.to_dict()) == tiny
 
 
