@@ -44,7 +44,7 @@ from recsys_spark.paths import path_component
 from recsys_spark.tables import delta_log
 from recsys_spark.tables.model import CommitInfo, PartitionFilter, WriteRequest, WriteResult
 from recsys_spark.tables.parquet_stats import stats_json
-from recsys_spark.tables.schema_check import check_partition_columns, reconcile_schema
+from recsys_spark.tables.schema_check import check_partition_columns, partition_spec, reconcile_schema
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +154,6 @@ class DeltaRsBackend:
             data_df = data_df.withColumnRenamed(_FILE_CHANGE_TYPE, "_file_change_type")
         if not log_cols:
             return data_df.select(*schema.fieldNames())
-        if not change_columns and all(_folders_match(f, partition_cols) for f in files):
-            # Every file sits in Spark's ``col=value`` folders holding exactly the log's values
-            # (what this backend and delta-spark write): Spark's own partition discovery
-            # restores the columns, typed by the schema, with no per-row work.
-            return (self.spark.read.schema(schema).option("mergeSchema", "false")
-                    .option("basePath", uri).parquet(*file_uris).select(*schema.fieldNames()))
         types = {f.name: f.dataType for f in schema.fields}
         rows = [(path_component(f"{uri}/{f.path}"),
                  *[f.partition_values.get(c) for c in partition_cols],
@@ -186,7 +180,8 @@ class DeltaRsBackend:
     def write(self, df: DataFrame, uri: str, request: WriteRequest) -> WriteResult:
         """Write ``df`` per ``request``; see the module docstring for the steps."""
         delta = delta_log.try_open(uri)
-        partition_by = _partition_spec(delta, request)
+        existing = None if delta is None else delta_log.partition_columns(delta)
+        partition_by = partition_spec(existing, request.partition_by, request.table)
         check_partition_columns(df.schema, partition_by, request.table)
         table_schema = delta_log.spark_schema(delta) if delta is not None else None
         new_schema = reconcile_schema(df.schema, table_schema, request.table,
@@ -276,16 +271,6 @@ def _add_columns(delta: DeltaTable, new_schema: StructType, table_schema: Struct
     return DeltaTable(delta.table_uri)
 
 
-def _partition_spec(delta: DeltaTable | None, request: WriteRequest) -> list[str]:
-    if delta is None:
-        return list(request.partition_by)
-    existing = delta_log.partition_columns(delta)
-    if request.partition_by and list(request.partition_by) != existing:
-        raise SchemaMismatchError(f"table {request.table}: partitioned by {existing}, "
-                                  f"write asks for {list(request.partition_by)}")
-    return existing
-
-
 def _partition_filters(request: WriteRequest) -> list[tuple[str, str, list[str]]] | None:
     if request.mode != "overwrite" or not request.replace_partitions:
         return None
@@ -304,22 +289,6 @@ def _check_replaced_partitions(adds: list[AddAction], request: WriteRequest) -> 
                 raise SchemaMismatchError(
                     f"table {request.table}: overwrite of {col} in {sorted(map(str, allowed))} "
                     f"got rows with {col}={value}; nothing was committed")
-
-
-def _folders_match(file: _LogFile, partition_cols: Sequence[str]) -> bool:
-    """True when ``file``'s last folders are ``col=value`` for the partition columns in order,
-    with the values the log gives it (Spark's escaping undone as Spark's discovery does)."""
-    folders = file.path.split("/")[:-1][-len(partition_cols):] if partition_cols else []
-    if len(folders) != len(partition_cols):
-        return False
-    for folder, column in zip(folders, partition_cols, strict=True):
-        name, sep, raw = folder.partition("=")
-        if not sep or name != column:
-            return False
-        value = None if raw == _HIVE_NULL else unquote(raw)
-        if value != file.partition_values.get(column) or value == "":
-            return False
-    return True
 
 
 def _spark_file_key(file_path: Column) -> Column:
