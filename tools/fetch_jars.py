@@ -10,41 +10,15 @@ artifact not served. Standard library only: it runs before the project's venv ex
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-
-def read_lock(path: Path) -> list[tuple[str, str]]:
-    """(group:artifact:version, sha256) per non-comment line. A line may end with a purpose
-    (``session`` when absent: on the Spark classpath; e.g. ``hdfs-test`` for a test-only jar),
-    read by recsys_spark/delta_jars.py; every pinned jar is fetched whatever its purpose."""
-    pins = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split()
-        if len(parts) not in (2, 3) or parts[0].count(":") != 2 or len(parts[1]) != 64:
-            raise SystemExit(f"fetch_jars: {path}:{number}: expected "
-                             "'group:artifact:version sha256 [purpose]'")
-        pins.append((parts[0], parts[1].lower()))
-    return pins
-
-
-def jar_name(coordinate: str) -> str:
-    _, artifact, version = coordinate.split(":")
-    return f"{artifact}-{version}.jar"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# The lock's format and the checksum are recsys_spark.delta_jars' (standard library only): the
+# package root goes on the path, as this runs before the project is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from recsys_spark.delta_jars import read_lock, sha256  # noqa: E402
 
 
 def fetch(coordinate: str, dest: Path) -> None:
@@ -70,8 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.dest = args.dest.resolve()  # Maven runs inside it: a relative path would nest
     args.dest.mkdir(parents=True, exist_ok=True)
-    for coordinate, expected in read_lock(args.lock):
-        target = args.dest / jar_name(coordinate)
+    try:
+        pins = read_lock(args.lock)
+    except ValueError as exc:
+        print(f"fetch_jars: {exc}", file=sys.stderr)
+        return 2
+    # every pinned jar is fetched whatever its purpose (session classpath or a test's)
+    for pin in pins:
+        coordinate, expected = pin.coordinate, pin.sha256
+        target = args.dest / pin.file_name
         if target.is_file() and sha256(target) == expected:
             continue
         if shutil.which("mvn") is None:

@@ -25,7 +25,7 @@ from recsys_spark.errors import ConcurrentWriteError, SchemaMismatchError, Table
 from recsys_spark.tables import delta_log
 from recsys_spark.tables.deltars_backend import CHANGE_COLUMNS
 from recsys_spark.tables.model import CommitInfo, PartitionFilter, WriteRequest, WriteResult
-from recsys_spark.tables.schema_check import check_partition_columns, reconcile_schema
+from recsys_spark.tables.schema_check import check_partition_columns, partition_spec, reconcile_schema
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ class NativeDeltaBackend:
             ConcurrentWriteError: another writer committed a conflicting change meanwhile.
         """
         delta = delta_log.try_open(uri)
-        partition_by = _partition_spec(delta, request)
+        existing = None if delta is None else delta_log.partition_columns(delta)
+        partition_by = partition_spec(existing, request.partition_by, request.table)
         check_partition_columns(df.schema, partition_by, request.table)
         table_schema = delta_log.spark_schema(delta) if delta is not None else None
         new_schema = reconcile_schema(df.schema, table_schema, request.table,
@@ -156,16 +157,6 @@ def _sql_predicate(column: str, op: str, value: object) -> str:
     if op not in _SPARK_OPS:
         raise TableError(f"unknown partition filter operator {op!r}")
     return f"`{column}` {op} {_sql_literal(value)}"
-
-
-def _partition_spec(delta, request: WriteRequest) -> list[str]:
-    if delta is None:
-        return list(request.partition_by)
-    existing = delta_log.partition_columns(delta)
-    if request.partition_by and list(request.partition_by) != existing:
-        raise SchemaMismatchError(f"table {request.table}: partitioned by {existing}, "
-                                  f"write asks for {list(request.partition_by)}")
-    return existing
 
 
 def _replace_where(partitions: Mapping[str, Sequence[object]]) -> str:

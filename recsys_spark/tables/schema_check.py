@@ -31,6 +31,17 @@ def check_partition_columns(schema: StructType, partition_by: Sequence[str], tab
                 f"{by_name[name].dataType.simpleString()}; use string, date or an integer type")
 
 
+def partition_spec(existing: Sequence[str] | None, requested: Sequence[str], table: str) -> list[str]:
+    """The partition columns of a write: the table's own (``existing``; None for a new table).
+    A write naming other columns than an existing table's is refused."""
+    if existing is None:
+        return list(requested)
+    if requested and list(requested) != list(existing):
+        raise SchemaMismatchError(f"table {table}: partitioned by {list(existing)}, "
+                                  f"write asks for {list(requested)}")
+    return list(existing)
+
+
 def reconcile_schema(write_schema: StructType, table_schema: StructType | None, table: str,
                      allow_new_columns: bool) -> StructType:
     """The schema the table has after this write.

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import MapType
 
 from recsys_spark.fingerprint import table_fingerprint
 from recsys_spark.settings.core import WarehouseConfig
@@ -70,10 +71,23 @@ def test_pipeline_on_a_standalone_cluster_and_hdfs_equals_local_mode(
 
     compared = [t for t in local.list_tables() if t not in BOOKKEEPING_TABLES]
     assert len(compared) >= 15
-    mismatched = []
+    mismatched = {}
     for table in compared:
         local_df, cluster_df = local.read(table), cluster.read(table)
         exclude = tuple(c for c in PATH_COLUMNS if c in local_df.columns)
         if table_fingerprint(local_df, exclude) != table_fingerprint(cluster_df, exclude):
-            mismatched.append(table)
-    assert mismatched == []
+            mismatched[table] = _difference(local_df.drop(*exclude), cluster_df.drop(*exclude))
+    assert mismatched == {}
+
+
+def _difference(local_df: DataFrame, cluster_df: DataFrame, shown: int = 5) -> dict[str, list]:
+    """A few rows only one side has, for the failure message (maps as JSON: set operations
+    refuse map columns)."""
+    local_df, cluster_df = (_maps_as_json(local_df), _maps_as_json(cluster_df))
+    return {"local only": [r.asDict() for r in local_df.exceptAll(cluster_df).limit(shown).collect()],
+            "cluster only": [r.asDict() for r in cluster_df.exceptAll(local_df).limit(shown).collect()]}
+
+
+def _maps_as_json(df: DataFrame) -> DataFrame:
+    return df.select(*(F.to_json(c).alias(f.name) if isinstance(f.dataType, MapType) else c
+                       for f, c in zip(df.schema.fields, df.columns, strict=True)))
