@@ -293,6 +293,16 @@ def measure(spark: SparkSession, store: TableStore, config: AppConfig, run_date:
     load = os.getloadavg()[0]
     ctx = RunContext(config=config, run_date=run_date, stage=stage)
     seconds, report = timed(lambda: run_stage(spark, store, ctx, load_stage(stage)))
+    return floors_of(spark, store, ctx, report, seconds, load, scratch)
+
+
+def floors_of(spark: SparkSession, store: TableStore, ctx: RunContext, report: StageReport,
+              seconds: float, load: float, scratch: Path) -> StageFloors:
+    """The floors of a stage run that just finished (``report`` from run_stage, ``seconds`` its
+    wall time, ``load`` the load average when it started); benchmarks call this after their
+    own stage run."""
+    stage = ctx.stage
+    scratch.mkdir(parents=True, exist_ok=True)
     read_s, rows_in = read_floor(spark, report)
     write_s, rows_out = write_floor(spark, store, report, scratch)
     primitive = PRIMITIVES[stage]
