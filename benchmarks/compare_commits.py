@@ -42,6 +42,8 @@ def checkout(commit: str, scratch: Path) -> tuple[str, Path]:
     """(short sha, folder holding that commit's code)."""
     if commit == ".":
         return "worktree", REPO
+    if Path(commit).is_dir():  # an existing checkout (e.g. a worktree of the old commit)
+        return git("rev-parse", "--short", "HEAD", cwd=Path(commit)), Path(commit)
     sha = git("rev-parse", "--short", commit)
     folder = scratch / f"code-{sha}"
     if not folder.exists():
@@ -87,7 +89,8 @@ def stage_figures(warehouse: Path, since: float) -> dict[str, dict[str, float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("commits", nargs="+", help="commits to compare ('.' = this checkout as is)")
+    parser.add_argument("commits", nargs="+",
+                        help="commits to compare ('.' = this checkout as is; a folder = that checkout)")
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=1, help="runs per commit, interleaved")
