@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import tempfile
 import time
 from pathlib import Path
 
+from floors import floors_of, print_table
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -148,9 +150,10 @@ def main() -> None:
     print(f"generated {n_events} events for {args.users} users in {time.time() - t0:.1f}s")
 
     ctx = RunContext(config, RUN_DATE, "response")
-    t0 = time.time()
+    t0, load = time.time(), os.getloadavg()[0]
     report = run_stage(spark, store, ctx, run_response)
     stage_s = time.time() - t0
+    print_table([floors_of(spark, store, ctx, report, stage_s, load, root / "floors")])
     print(f"stage: {stage_s:.1f}s total; {report.rows_in} labelled impressions; "
           f"{report.rows_out} pairs scored; AUC {report.metrics['auc_roc']:.4f} vs per-promotion "
           f"{report.metrics['baseline_promotion_auc_roc']:.4f}; ECE {report.metrics['ece']:.4f}")
