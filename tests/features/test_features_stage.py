@@ -62,8 +62,8 @@ def inline_rows() -> list[dict]:
 def write_inputs(spark, store: TableStore, rows: list[dict]) -> None:
     store.write(frame(spark, "events", rows), "events", "overwrite", COMMIT, partition_by=EVENTS_PARTITIONS)
     start, end = dt.date(2026, 11, 1), dt.date(2026, 12, 31)
-    promos = [("p1", "ten off", "percent_off", 0.1, 0.0, [], start, end, 100, "r"),
-              ("p2", "coupon", "coupon", 0.2, 0.0, ["home"], start, end, 100, "r")]
+    promos = [("p1", "ten off", "percent_off", 0.1, 0.0, [], start, end, 100, "catalog", "r"),
+              ("p2", "coupon", "coupon", 0.2, 0.0, ["home"], start, end, 100, "catalog", "r")]
     store.write(spark.createDataFrame(promos, nullable_schema("promotions")), "promotions", "overwrite",
                 COMMIT)
     users = [("u1", dt.date(2026, 1, 1), "eu", "web", "r"), ("u3", dt.date(2026, 1, 1), "eu", "app", "r"),

@@ -342,8 +342,13 @@ def test_empty_dataframe_creates_an_empty_table(spark, store):
     assert json.loads(DeltaTable(store.uri("t")).schema().to_json())["fields"][0]["name"] == "id"
 
 
-def test_text_partition_values_with_odd_characters_round_trip(spark, store):
+def test_text_partition_values_with_odd_characters_round_trip(spark, store, request):
     # Spark escapes these in its partition folder names; a read must give back the log's values.
+    if store.warehouse.backend == "delta_rs":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "delta-rs commit backend: the add action's path of a partition value with '+' is "
+            "escaped (tag=a%2Bb) where Spark wrote the folder tag=a+b, so the read of that file "
+            "fails with PATH_NOT_FOUND (found 2026-12-03; not fixed yet)")))
     rows = [(1, "a b"), (2, "x/y"), (3, "50%"), (4, "é=ü"), (5, None), (6, "a+b"), (7, "plain")]
     df = spark.createDataFrame(rows, "id long, tag string")
     store.write(df, "t", "append", commit("r1"), partition_by=["tag"])
