@@ -1,7 +1,9 @@
 """The `recsys` command line: one subcommand per stage plus table administration.
 
-User mistakes (bad config, bad date, unknown table, invalid SQL) end as one line on stderr and
-exit code 2; a failed data-quality gate exits 3; anything unexpected keeps its traceback (a bug).
+Exit codes follow the one table in :mod:`recsys_spark.errors` (0 success, 1 a bug with its
+traceback, 2 the user's mistake, 3 a gate stopped the publish, 4 a concurrent writer won,
+5 input unreadable); every error but a bug ends as one line on stderr. The jobs in ``jobs/``
+call :func:`main`, so ``spark-submit`` exits with the same codes.
 """
 from __future__ import annotations
 
@@ -11,10 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from recsys_spark.commands import COMMAND_MODULES
-from recsys_spark.errors import DataQualityError, RecsysError
-
-EXIT_USER_ERROR = 2
-EXIT_QUALITY_GATE = 3
+from recsys_spark.errors import EXIT_BUG, EXIT_USER_ERROR, exit_code_for, one_line
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,6 +32,9 @@ def common_options() -> argparse.ArgumentParser:
     parent.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override one config key (repeatable)")
     parent.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parent.add_argument("--profile", action="store_true",
+                        help="after each stage, print its Spark jobs: seconds, tasks, rows, call "
+                             "site (turns the Spark UI on at 127.0.0.1)")
     return parent
 
 
@@ -51,22 +53,34 @@ def _quiet_py4j() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _show_profiles() -> None:
+    """Stage profiles (recsys_spark.profiling) go to stderr as they are, without log prefixes."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    profile_logger = logging.getLogger("recsys_spark.profile")
+    profile_logger.setLevel(logging.INFO)
+    profile_logger.addHandler(handler)
+    profile_logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     _quiet_py4j()
+    if getattr(args, "profile", False):
+        _show_profiles()
     try:
         return int(args.func(args) or 0)
-    except DataQualityError as exc:
-        print(f"recsys: data-quality gate failed: {exc}", file=sys.stderr)
-        return EXIT_QUALITY_GATE
-    except RecsysError as exc:
-        print(f"recsys: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("recsys: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if code == EXIT_BUG:
+            raise  # the interpreter prints the traceback and exits 1
+        print(f"recsys: {one_line(exc)}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

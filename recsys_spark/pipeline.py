@@ -2,22 +2,24 @@
 
 ``recsys run`` and ``jobs/run_pipeline.py`` call :func:`run_pipeline`. Each stage runs through
 :func:`stage_runner.run_stage`, so every attempt has its `pipeline_runs` row; a failed stage
-stops the stages after it.
+stops the stages after it, and the run's exit code is that stage's (the table in
+:mod:`recsys_spark.errors`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
 from recsys_spark.config import AppConfig
-from recsys_spark.errors import RecsysError
+from recsys_spark.errors import EXIT_BUG, EXIT_OK, RecsysError, exit_code_for, one_line
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.stage_runner import StageFn, run_stage
 from recsys_spark.tables import TableStore
@@ -34,9 +36,10 @@ STAGES: dict[str, str] = {
     # `recsys response --score-only` and the closed loop; not a step of `recsys run`.
     "response_scoring": "recsys_spark.response.rescore:run_response_scoring",
     "bandit": "recsys_spark.bandit.stage:run_bandit",
+    "readout": "recsys_spark.readout.stage:run_readout",
 }
 DAILY_STAGES = ("clean",)          # run for every day of the window
-MODEL_STAGES = ("features", "similarity", "als", "response", "bandit")  # run for the last day
+MODEL_STAGES = ("features", "similarity", "als", "response", "bandit", "readout")  # run for the last day
 
 
 class PipelineError(RecsysError):
@@ -56,6 +59,7 @@ class StageOutcome:
     seconds: float
     report: StageReport | None = None
     error: str | None = None
+    exit_code: int = EXIT_OK    # of a failed stage: its error's code (errors.exit_code_for)
 
 
 @dataclass
@@ -65,6 +69,16 @@ class PipelineResult:
     @property
     def succeeded(self) -> bool:
         return all(o.status != "failed" for o in self.outcomes)
+
+    @property
+    def failed(self) -> StageOutcome | None:
+        return next((o for o in self.outcomes if o.status == "failed"), None)
+
+    @property
+    def exit_code(self) -> int:
+        """0, or the code of the stage that failed (the pipeline stops there)."""
+        failed = self.failed
+        return failed.exit_code if failed is not None else EXIT_OK
 
 
 def select_stages(only: Sequence[str] = (), from_stage: str | None = None) -> list[str]:
@@ -83,20 +97,28 @@ def select_stages(only: Sequence[str] = (), from_stage: str | None = None) -> li
 def run_pipeline(spark: SparkSession, store: TableStore, config: AppConfig,
                  run_dates: Sequence[dt.date], stages: Sequence[str],
                  on_stage_done: Callable[[StageOutcome], None] | None = None,
-                 load: Callable[[str], StageFn] = load_stage, parallel: int = 1) -> PipelineResult:
+                 load: Callable[[str], StageFn] = load_stage, parallel: int = 1,
+                 stage_options: Mapping[str, Mapping[str, object]] | None = None
+                 ) -> PipelineResult:
     """Run the daily stages for every date, then the model stages for the last date.
 
     ``parallel`` > 1 runs up to that many dates' daily stages at once (threads sharing the Spark
     session; dates start in order, and clean commits in date order itself, so the tables equal
-    the serial run's). Returns the outcomes; stops at the first failure (its error is in the
-    outcome and the `pipeline_runs` table), so later stages never read half-made inputs.
+    the serial run's). ``stage_options``: keyword arguments per stage name, e.g.
+    ``{"clean": {"allow_empty": True}}``. Returns the outcomes; stops at the first failure (its
+    error and exit code are in the outcome, the error in `pipeline_runs` too), so later stages
+    never read half-made inputs. A bug's traceback is logged.
     """
     result = PipelineResult()
     daily = [(s, day) for day in run_dates for s in stages if s in DAILY_STAGES]
     model = [(s, run_dates[-1]) for s in stages if s in MODEL_STAGES]
+    options = stage_options or {}
 
     def run(stage: str, day: dt.date) -> StageOutcome:
-        outcome = _run_one(spark, store, config, stage, day, load)
+        fn = load(stage)
+        if options.get(stage):
+            fn = functools.partial(fn, **options[stage])
+        outcome = _run_one(spark, store, config, stage, day, fn)
         if on_stage_done:
             on_stage_done(outcome)
         return outcome
@@ -117,16 +139,24 @@ def run_pipeline(spark: SparkSession, store: TableStore, config: AppConfig,
     return result
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 def _run_one(spark: SparkSession, store: TableStore, config: AppConfig, stage: str, day: dt.date,
-             load: Callable[[str], StageFn]) -> StageOutcome:
+             fn: StageFn) -> StageOutcome:
     ctx = RunContext(config=config, run_date=day, stage=stage)
     started = time.time()
     try:
-        report = run_stage(spark, store, ctx, load(stage))
+        report = run_stage(spark, store, ctx, fn)
     except Exception as exc:  # recorded, reported, then the pipeline stops
-        log.error("stage %s for %s failed: %s", stage, day, exc)
+        code = exit_code_for(exc)
+        error = (f"{type(exc).__name__}: {_first_line(exc)}" if code == EXIT_BUG
+                 else one_line(exc))
+        log.error("stage %s for %s failed: %s", stage, day, error, exc_info=code == EXIT_BUG)
         return StageOutcome(stage, day, "failed", time.time() - started,
-                            error=f"{type(exc).__name__}: {exc}")
+                            error=error, exit_code=code)
     return StageOutcome(stage, day, "succeeded", time.time() - started, report)
 
 

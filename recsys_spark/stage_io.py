@@ -85,6 +85,7 @@ class PinnedTables:
         self.store = store
         self.versions: dict[str, int | None] = {}
         self.files_read: dict[str, int] = {}
+        self.input_files: dict[str, set[str]] = {}
         for table in pin:
             self.version(table)
 
@@ -110,7 +111,9 @@ class PinnedTables:
         if window is not None:
             filters = [*filters, *window.filters(date_partition(spec_of(table)))]
         df = self.store.read(table, version=self.versions[table], partition_filters=filters)
-        self.files_read[table] = self.files_read.get(table, 0) + len(df.inputFiles())
+        files = df.inputFiles()
+        self.files_read[table] = self.files_read.get(table, 0) + len(files)
+        self.input_files.setdefault(table, set()).update(files)
         return df
 
     def partition_dates(self, table: str, *, window: DateWindow | None = None,
@@ -143,6 +146,7 @@ class Inputs(PinnedTables):
         self.ctx = ctx
         self.report = report
         self.files_read = report.files_read
+        self.input_files = report.input_files
 
     def version(self, table: str) -> int | None:
         known = table in self.versions

@@ -3,7 +3,9 @@
 read raw lines -> adapter parse -> type -> rules (one pass over the raw text, kept on local disk,
 with the as-read figures the gates need) -> bots -> [commit order: earlier dates first] ->
 dedup marks (narrow rows) -> one summary -> conservation check and data-quality gates ->
-publish (see publish.py for the commit order and how reruns heal).
+publish (see publish.py for the commit order and how reruns heal). The dimensions come from
+the day's landing catalog snapshot or, where no catalog exists, from the logs
+(clean/catalog/derived.py and each adapter's ``dimensions``).
 Nothing is committed before every check has passed (write–audit–publish).
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pyspark.sql.types import StructType
 
 from recsys_spark.clean import jsonl, obd, quality, rees46
 from recsys_spark.clean.canonical import RECORD_KINDS, with_typed_fields
-from recsys_spark.clean.catalog import read_snapshot
+from recsys_spark.clean.catalog.derived import derived_states
+from recsys_spark.clean.catalog.snapshot import read_snapshot
 from recsys_spark.clean.dedup import EXISTING, IN_RUN, duplicate_marks, with_duplicate_flags
 from recsys_spark.clean.order import dates_to_wait_for, wait_for_earlier_runs
 from recsys_spark.clean.privacy import pseudonymize, pseudonymize_raw_text, resolve_hmac_key
@@ -45,7 +48,7 @@ from recsys_spark.clean.reader import (
     with_line_numbers,
 )
 from recsys_spark.clean.rules import REASON_CODES, bot_keys, with_bot_reason, with_rule_reasons
-from recsys_spark.errors import DataQualityError, SchemaMismatchError
+from recsys_spark.errors import EXIT_BUG, DataQualityError, SchemaMismatchError
 from recsys_spark.paths import join_uri
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.events import EVENTS, EVENTS_QUARANTINE
@@ -64,18 +67,28 @@ CLEAN, QUARANTINED, DUPLICATE = "clean", "quarantined", "duplicate"
 class ConservationError(DataQualityError):
     """Input records != clean + quarantined + duplicates dropped: a bug; nothing committed."""
 
+    exit_code = EXIT_BUG
+
+
+class EmptyInputError(DataQualityError):
+    """The run date's input holds no records and the run did not say an empty day is fine
+    (``allow_empty``): a missing feed must not look like a success to a scheduler."""
+
 
 def default_input(config_landing_root: str, source: str, run_date: dt.date) -> str:
     return join_uri(config_landing_root, f"{LANDING_FOLDERS[source]}/date={run_date.isoformat()}")
 
 
 
-def make_clean_stage(source: str | None = None, input_path: str | None = None
+def make_clean_stage(source: str | None = None, input_path: str | None = None,
+                     allow_empty: bool = False
                      ) -> Callable[[SparkSession, TableStore, RunContext], StageReport]:
-    """The stage function for stage_runner.run_stage, with the CLI's --source / --input."""
+    """The stage function for stage_runner.run_stage, with the CLI's --source / --input /
+    --allow-empty."""
 
     def stage(spark: SparkSession, store: TableStore, ctx: RunContext) -> StageReport:
-        return run_clean(spark, store, ctx, source=source, input_path=input_path)
+        return run_clean(spark, store, ctx, source=source, input_path=input_path,
+                         allow_empty=allow_empty)
 
     return stage
 
@@ -120,12 +133,15 @@ class Scratch:
 
 
 def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
-              source: str | None = None, input_path: str | None = None) -> StageReport:
-    """Clean one run date. Returns the StageReport recorded in `pipeline_runs`.
+              source: str | None = None, input_path: str | None = None,
+              allow_empty: bool = False) -> StageReport:
+    """Clean one run date. Returns the StageReport recorded in `pipeline_runs` (an accepted
+    empty day: notes ``empty_input=true``, nothing else committed).
 
     Raises:
         PrivacyKeyError: pseudonymization is on and its key is missing (before any read).
         CleanInputError: the input path does not exist.
+        EmptyInputError: the input holds no records and ``allow_empty`` is off.
         ConservationError / DataQualityError: a check failed; nothing was committed.
         EarlierRunPendingError: an earlier landed run date is not cleaned (order.py).
         ConcurrentWriteError: another attempt of this run date committed meanwhile.
@@ -158,7 +174,12 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
                         "truncated_files": sum(p.kind == TRUNCATED for p in problems),
                         "blank_lines": stats.blank_lines, "records_in": records_in}
         if records_in == 0:
-            log.info("clean %s: no input records under %s; nothing to do", ctx.run_date, path)
+            if not allow_empty:
+                raise EmptyInputError(
+                    f"clean {ctx.run_date}: no input records under {path} ({len(files)} files, "
+                    f"{stats.blank_lines} blank lines); nothing was committed (if the day is "
+                    "really empty, rerun with --allow-empty)")
+            log.info("clean %s: no input records under %s; empty day allowed", ctx.run_date, path)
             report.metrics.update({k: float(v) for k, v in base_metrics.items()})
             report.notes["empty_input"] = "true"
             return report
@@ -198,19 +219,21 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
         clock.lap("audit")
         snapshots = read_snapshot(spark, join_uri(ctx.config.landing.root,
                                                   f"catalog/date={ctx.run_date.isoformat()}"),
-                                  ctx.run_id, hmac_key)
+                                  hmac_key)
+        events_df = _events_rows(classified_df, ctx, hmac_key)
+        derived = derived_states(inputs, adapter.dimensions(spark, path, events_df),
+                                 skip={s.table for s in snapshots})
         clock.lap("catalog")
 
         # Publish.
         touched = set(figures["clean_dates"]) | set(owned_event_dates(store, ctx))
-        write_events(store, ctx, report, _events_rows(classified_df, ctx, hmac_key), sorted(touched),
-                     mark)
+        write_events(store, ctx, report, events_df, sorted(touched), mark)
         clock.lap("write_events")
         offsets_df = stats.offsets_df(spark)
         write_quarantine(store, ctx, report, _quarantine_rows(
             spark, classified_df, offsets_df, problems, source, config, hmac_key))
         clock.lap("write_quarantine")
-        write_dims(store, ctx, report, snapshots)
+        write_dims(store, ctx, report, [*snapshots, *derived])
         clock.lap("write_dims")
 
         hidden = ("clean_dates", "classified")

@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                        help="input adapter (default: clean.source from config)")
     clean.add_argument("--input", default=None, metavar="PATH",
                        help="raw file or folder (default: <landing>/<source folder>/date=D/)")
+    clean.add_argument("--allow-empty", action="store_true",
+                       help="accept a day without input records (default: exit 3, nothing "
+                            "committed)")
     clean.set_defaults(func=cmd_clean)
 
 
@@ -27,10 +30,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
     resolve_hmac_key(config.clean.privacy)  # refuse before Spark starts
     with stage_session(config, "recsys-clean") as s:
         report = run_stage(s.spark, s.store, run_context(config, args.run_date, "clean"),
-                           make_clean_stage(args.source, args.input))
+                           make_clean_stage(args.source, args.input, args.allow_empty))
     m = report.metrics
     if report.notes.get("empty_input") == "true":
-        print(f"clean {args.run_date}: no input records ({report.notes['input']}); nothing committed")
+        print(f"clean {args.run_date}: no input records ({report.notes['input']}); empty day "
+              "accepted (--allow-empty), nothing committed but its pipeline_runs row")
         return 0
     print(f"clean {args.run_date}: {int(m['records_in'])} records -> {int(m['clean'])} clean, "
           f"{int(m['quarantined'])} quarantined, {int(m['duplicates'])} duplicates dropped "

@@ -2,7 +2,9 @@
 
 With no raw data in the landing folder for the days to run, the seeded shop simulator writes
 them first (the ``simulate:`` preset, or ``--preset``). Then `clean` runs for each day and the
-model stages for the last day; a summary table is printed at the end.
+model stages for the last day; a summary table is printed at the end. With ``--input`` the
+pipeline runs on your own logs instead and never simulates (run_input.py). The exit code is the
+failing stage's (see recsys_spark/errors.py); later stages do not run.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ import time
 from pathlib import Path
 
 from recsys_spark.commands.decisions import decision_lines
+from recsys_spark.commands.run_input import add_input_options, check_input_options, prepare_input_run
 from recsys_spark.commands.session import config_from_args, stage_session
 from recsys_spark.config import AppConfig
-from recsys_spark.errors import ConfigError, RecsysError
+from recsys_spark.errors import EXIT_BUG, EXIT_OK, ConfigError, exit_code_for, one_line
 from recsys_spark.paths import is_local, normalize_root
-from recsys_spark.pipeline import StageOutcome, run_pipeline, select_stages
+from recsys_spark.pipeline import StageOutcome, load_stage, run_pipeline, select_stages
 from recsys_spark.runs import parse_run_date
 from recsys_spark.textformat import render_table
 
@@ -44,6 +47,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                      help="never simulate: fail if the landing folder has no data")
     run.add_argument("--no-report", action="store_true",
                      help="skip the HTML report written after a successful run")
+    run.add_argument("--allow-empty", action="store_true",
+                     help="accept a day without input records (default: clean fails, exit 3)")
+    add_input_options(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -72,6 +78,7 @@ def landing_has_events(landing_root: str, dates: list[dt.date]) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    check_input_options(args)
     config = config_from_args(args)
     dates = run_dates(config, args)
     if args.parallel < 1:
@@ -80,19 +87,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     stages = select_stages(only, args.from_stage)
     started = time.time()
     with stage_session(config, "recsys-run") as session:
-        if not landing_has_events(config.landing.root, dates):
+        load = load_stage
+        if args.input:  # your own logs: import the catalog, clean the input once; no simulator
+            plan = prepare_input_run(session, config, args,
+                                     (dates[0], dates[-1]) if args.start_date else None)
+            config, dates, load = plan.config, plan.dates, plan.load
+        elif not landing_has_events(config.landing.root, dates):
             if args.no_simulate:
                 raise ConfigError(f"no raw events under {config.landing.root}/events for "
                                   f"{dates[0]}..{dates[-1]} (and --no-simulate was given)")
             _simulate(session, config, args.preset, dates)
         print(f"running {', '.join(stages)} for {dates[0]}..{dates[-1]}", file=sys.stderr)
         result = run_pipeline(session.spark, session.store, config, dates, stages,
-                              on_stage_done=_progress, parallel=args.parallel)
+                              on_stage_done=_progress, load=load, parallel=args.parallel,
+                              stage_options={"clean": {"allow_empty": args.allow_empty}})
         if result.succeeded and "response" in stages:
             _evaluate_against_truth(session, config, dates[-1])
-        report_path, report_error = None, None
+        report_path, report_error, report_code = None, None, EXIT_OK
         if result.succeeded and not args.no_report:
-            report_path, report_error = _write_report(session.store, dates[-1])
+            report_path, report_error, report_code = _write_report(session.store, dates[-1])
     print(render_table(["stage", "run_date", "status", "seconds", "rows_in", "rows_out", "figures"],
                        [_summary_row(o) for o in result.outcomes]))
     for outcome in result.outcomes:
@@ -103,29 +116,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if report_error:
         print(f"recsys: error: the pipeline succeeded but the report failed: {report_error}",
               file=sys.stderr)
-        return 1
-    if not result.succeeded:
-        failed = next(o for o in result.outcomes if o.status == "failed")
-        print(f"recsys: error: stage {failed.stage} failed for {failed.run_date}: {failed.error}; "
-              "later stages were not run (fix and resume with --from-stage "
-              f"{failed.stage})", file=sys.stderr)
-        return 1
-    return 0
+        return report_code
+    failed = result.failed
+    if failed is not None:
+        print(f"recsys: stage {failed.stage} failed for {failed.run_date} (exit "
+              f"{failed.exit_code}): {failed.error}; later stages were not run (fix and resume "
+              f"with --from-stage {failed.stage})", file=sys.stderr)
+    return result.exit_code
 
 
-def _write_report(store, run_date: dt.date) -> tuple[Path | None, str | None]:
-    """(report path, None) or (None, why it failed): the tables are committed either way, so
-    a failure is reported (exit 1) after the summary rather than hiding it."""
+def _write_report(store, run_date: dt.date) -> tuple[Path | None, str | None, int]:
+    """(report path, None, 0) or (None, why it failed, exit code): the tables are committed
+    either way, so a failure is reported after the summary rather than hiding it."""
     from recsys_spark.report import write_report
 
     print("writing the report", file=sys.stderr, flush=True)
     try:
-        return write_report(store, run_date), None
-    except RecsysError as exc:
-        return None, str(exc)
-    except Exception as exc:  # a bug: keep its traceback, but still print the summary first
-        logging.getLogger(__name__).warning("report failed", exc_info=True)
-        return None, f"{type(exc).__name__}: {exc}"
+        return write_report(store, run_date), None, EXIT_OK
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if code == EXIT_BUG:  # keep its traceback, but still print the summary first
+            logging.getLogger(__name__).warning("report failed", exc_info=True)
+            return None, f"{type(exc).__name__}: {exc}", code
+        return None, one_line(exc), code
 
 
 def _simulate(session, config: AppConfig, preset: str | None, dates: list[dt.date]) -> None:

@@ -57,10 +57,11 @@ def with_clean(config: AppConfig, **changes: Any) -> AppConfig:
 
 
 def run_clean(spark: SparkSession, config: AppConfig, day: dt.date = RUN_DATE,
-              source: str | None = None, input_path: str | None = None) -> StageReport:
+              source: str | None = None, input_path: str | None = None,
+              allow_empty: bool = False) -> StageReport:
     store = TableStore(spark, config.warehouse)
     ctx = RunContext(config=config, run_date=day, stage="clean")
-    return run_stage(spark, store, ctx, make_clean_stage(source, input_path))
+    return run_stage(spark, store, ctx, make_clean_stage(source, input_path, allow_empty))
 
 
 def read_table(spark: SparkSession, config: AppConfig, name: str) -> DataFrame:

@@ -21,7 +21,7 @@ from tests.clean.helpers import (
     with_clean,
     write_lines,
 )
-from tests.conftest import make_config
+from tests.factories import make_config
 
 KEY = "a-test-key-of-32-bytes-----------"
 LENIENT = QualityConfig(max_quarantine_share=1.0, min_uniqueness=0.0,

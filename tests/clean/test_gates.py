@@ -8,7 +8,7 @@ import pytest
 from recsys_spark.errors import DataQualityError
 from recsys_spark.tables import TableStore
 from tests.clean.helpers import RUN_DATE, event, landing_day, line, run_clean, write_lines
-from tests.conftest import make_config
+from tests.factories import make_config
 
 DAY_BEFORE = RUN_DATE - dt.timedelta(days=1)
 TABLES = ("events", "events_quarantine")

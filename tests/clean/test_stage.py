@@ -12,6 +12,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from recsys_spark.clean.publish import events_commit_mark, write_events
 from recsys_spark.clean.reader import CleanInputError
+from recsys_spark.clean.stage import EmptyInputError
 from recsys_spark.errors import ConcurrentWriteError, DataQualityError
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.settings.clean import QualityConfig
@@ -142,15 +143,19 @@ def test_volume_gate_against_previous_runs(spark, tmp_path):
 
 
 @pytest.mark.stage
-def test_empty_day_is_a_recorded_no_op(spark, tmp_path):
+def test_empty_day_fails_unless_allowed_then_is_a_recorded_no_op(spark, tmp_path):
     config = make_config(tmp_path)
     write_lines(landing_day(config) / "part-0.jsonl.gz", [])
-    report = run_clean(spark, config)
+    with pytest.raises(EmptyInputError, match=r"clean 2026-11-02: no input records under \S+ "
+                       r"\(1 files, 0 blank lines\); nothing was committed \(if the day is really "
+                       r"empty, rerun with --allow-empty\)"):
+        run_clean(spark, config)
+    report = run_clean(spark, config, allow_empty=True)
     assert report.notes["empty_input"] == "true" and report.metrics["records_in"] == 0
     store = TableStore(spark, config.warehouse)
     assert not store.exists("events") and not store.exists("events_quarantine")
-    row = read_table(spark, config, "pipeline_runs").collect()
-    assert [(r["status"], r["rows_in"]) for r in row] == [("succeeded", 0)]
+    rows = read_table(spark, config, "pipeline_runs").orderBy("attempt").collect()
+    assert [(r["status"], r["rows_in"]) for r in rows] == [("failed", 0), ("succeeded", 0)]
     with pytest.raises(CleanInputError, match="input not found"):
         run_clean(spark, config, RUN_DATE + dt.timedelta(days=1))
 
