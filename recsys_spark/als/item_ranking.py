@@ -15,7 +15,6 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -31,6 +30,7 @@ from recsys_spark.ranking.baselines import (
 )
 from recsys_spark.ranking.candidate import USER, Candidate, Cut, Role
 from recsys_spark.ranking.history import key_popularity, keyed_events, relevant_keys, user_history
+from recsys_spark.ranking.lineage import materialize
 from recsys_spark.ranking.neighbours import CooccurrenceNeighbours, SharedCooccurrence
 from recsys_spark.ranking.selection import RankingTask
 from recsys_spark.ranking.windows import Window, history_until
@@ -85,8 +85,8 @@ class ItemAls:
             ratings_df, factors = self.prefit[cut.name]
             return FittedItemAls(ratings_df, factors, self.item_cat_df, cut.exclude_df,
                                  self.config.als, owns_ratings=False)
-        ratings_df = build_ratings(history_until(self.events_df, cut.end), self.config.als,
-                                   end_of_day(cut.end)).persist(StorageLevel.MEMORY_AND_DISK)
+        ratings_df = materialize(build_ratings(history_until(self.events_df, cut.end), self.config.als,
+                                               end_of_day(cut.end)))
         factors = fit_factors(ratings_df, self.user_map_df, self.item_map_df, self.config.als,
                               self.params, self.seed)
         return FittedItemAls(ratings_df, factors, self.item_cat_df, cut.exclude_df, self.config.als)
@@ -114,19 +114,16 @@ def item_task(events_df: DataFrame, segments_df: DataFrame | None, als: ItemAls,
     """The item ranking over ``events_df`` (the stage's window, persisted by the caller)."""
     ranking = config.ranking
     keyed_df = keyed_events(events_df, KEY, F.col(KEY), ranking)
-    segments = segments_df.select(USER, "segment_id") if segments_df is not None else None
+    segments = (materialize(segments_df.select(USER, "segment_id"))
+                if segments_df is not None else None)
 
     def make_cut(name: str, end: dt.date) -> Cut:
         cut_events_df = history_until(keyed_df, end)
-        history_df = user_history(cut_events_df, KEY, ranking, end).persist(StorageLevel.MEMORY_AND_DISK)
-        popularity_df = key_popularity(history_df, KEY).persist(StorageLevel.MEMORY_AND_DISK)
-        cached = [history_df, popularity_df]
-        exclude_df = None
-        if config.als.exclude_purchased:
-            exclude_df = purchased_until(events_df, end).persist(StorageLevel.MEMORY_AND_DISK)
-            cached.append(exclude_df)
-        return Cut(name, end, KEY, cut_events_df, history_df, popularity_df, segments, exclude_df,
-                   cached=cached)
+        history_df = materialize(user_history(cut_events_df, KEY, ranking, end))
+        popularity_df = materialize(key_popularity(history_df, KEY))
+        exclude_df = (materialize(purchased_until(events_df, end))
+                      if config.als.exclude_purchased else None)
+        return Cut(name, end, KEY, cut_events_df, history_df, popularity_df, segments, exclude_df)
 
     def window_truth(window: Window) -> DataFrame:
         return relevant_keys(window.select(events_df), KEY, F.col(KEY), ranking.relevant_event_types)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 from recsys_spark.config import AppConfig
@@ -35,6 +34,7 @@ from recsys_spark.ranking.history import (
     user_history,
 )
 from recsys_spark.ranking.key_als import KeyAls, KeyAlsParams
+from recsys_spark.ranking.lineage import materialize
 from recsys_spark.ranking.neighbours import CooccurrenceNeighbours, SharedCooccurrence
 from recsys_spark.ranking.selection import Decision, Published, RankingTask, choose, publish
 from recsys_spark.ranking.windows import EvalWindows, Window, history_until
@@ -65,14 +65,14 @@ def category_task(events_df: DataFrame, segments_df: DataFrame | None, config: A
     """The ranking task over ``events_df`` (the lookback window, persisted by the caller)."""
     ranking, level = config.ranking, config.features.category_level
     keyed_df = keyed_events(events_df, KEY, category_key(level), ranking)
-    segments = segments_df.select("user_id", "segment_id") if segments_df is not None else None
+    segments = (materialize(segments_df.select("user_id", "segment_id"))
+                if segments_df is not None else None)
 
     def make_cut(name: str, end: dt.date) -> Cut:
         cut_events_df = history_until(keyed_df, end)
-        history_df = user_history(cut_events_df, KEY, ranking, end).persist(StorageLevel.MEMORY_AND_DISK)
-        popularity_df = key_popularity(history_df, KEY).persist(StorageLevel.MEMORY_AND_DISK)
-        return Cut(name, end, KEY, cut_events_df, history_df, popularity_df, segments,
-                   cached=[history_df, popularity_df])
+        history_df = materialize(user_history(cut_events_df, KEY, ranking, end))
+        popularity_df = materialize(key_popularity(history_df, KEY))
+        return Cut(name, end, KEY, cut_events_df, history_df, popularity_df, segments)
 
     def window_truth(window: Window) -> DataFrame:
         return relevant_keys(window.select(events_df), KEY, category_key(level),

@@ -10,6 +10,7 @@ equal terms and every user gets a full list.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -17,6 +18,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 USER = "user_id"
+CANDIDATE = "candidate"
 Role = Literal["baseline", "model", "blend"]
 POPULAR_SOURCE = "popular"
 
@@ -81,24 +83,41 @@ def popular_keys(popularity_df: DataFrame, key: str, n: int) -> DataFrame:
 def complete(top_df: DataFrame, cut: Cut, users_df: DataFrame, n: int, source: str) -> DataFrame:
     """[user_id, rank, <key>, score, source]: ``top_df``'s keys minus the cut's exclusions, then
     the most popular other keys, ``n`` per user of ``users_df`` (fewer only when the catalog is
-    smaller). ``source`` is ``source`` for the candidate's own keys, "popular" for the filler.
+    smaller). ``source`` is ``source`` for the candidate's own keys, "popular" for the filler."""
+    return complete_many({source: top_df}, cut, users_df, n).drop(CANDIDATE)
 
-    The filler is the top (n + excluded) popular keys crossed with the users: users x a few
-    dozen rows, broadcast.
+
+def complete_many(tops: Mapping[str, DataFrame], cut: Cut, users_df: DataFrame, n: int) -> DataFrame:
+    """[candidate, user_id, rank, <key>, score, source]: :func:`complete` of every candidate's
+    list (``tops``: name -> [user_id, <key>, score]) in one plan, so a window's candidates are
+    completed and judged by one Spark job instead of one per candidate.
+
+    The filler is the top (n + excluded) popular keys crossed with the candidates' names and
+    the users: users x candidates x a few dozen rows, the small side broadcast.
     """
     key = cut.key
-    own_df = top_df.select(USER, key, F.col("score").cast("double"), F.lit(0).alias("tier"),
-                           F.lit(source).alias("source"))
+    own_df = _union([top_df.select(F.lit(name).alias(CANDIDATE), USER, key,
+                                   F.col("score").cast("double"), F.lit(0).alias("tier"),
+                                   F.lit(name).alias("source"))
+                     for name, top_df in tops.items()])
     spare = n if cut.exclude_df is not None else 0
-    filler_df = (users_df.select(USER).crossJoin(F.broadcast(popular_keys(cut.popularity_df, key,
-                                                                          n + spare)))
-                 .select(USER, key, F.col("popularity").alias("score"), F.lit(1).alias("tier"),
-                         F.lit(POPULAR_SOURCE).alias("source")))
+    head_df = (popular_keys(cut.popularity_df, key, n + spare)
+               .withColumn(CANDIDATE, F.explode(F.array(*[F.lit(name) for name in tops]))))
+    filler_df = (users_df.select(USER).crossJoin(F.broadcast(head_df))
+                 .select(CANDIDATE, USER, key, F.col("popularity").alias("score"),
+                         F.lit(1).alias("tier"), F.lit(POPULAR_SOURCE).alias("source")))
     both_df = own_df.unionByName(filler_df)
     if cut.exclude_df is not None:
         both_df = both_df.join(cut.exclude_df.select(USER, key), on=[USER, key], how="left_anti")
-    first = Window.partitionBy(USER, key).orderBy("tier")
-    order = Window.partitionBy(USER).orderBy("tier", F.desc("score"), F.asc(key))
+    first = Window.partitionBy(CANDIDATE, USER, key).orderBy("tier")
+    order = Window.partitionBy(CANDIDATE, USER).orderBy("tier", F.desc("score"), F.asc(key))
     return (both_df.withColumn("dup", F.row_number().over(first)).filter(F.col("dup") == 1)
             .withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
-            .select(USER, F.col("rank").cast("int"), key, "score", "source"))
+            .select(CANDIDATE, USER, F.col("rank").cast("int"), key, "score", "source"))
+
+
+def _union(parts: list[DataFrame]) -> DataFrame:
+    union_df = parts[0]
+    for part in parts[1:]:
+        union_df = union_df.unionByName(part)
+    return union_df

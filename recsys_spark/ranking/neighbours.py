@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.ranking.candidate import USER, Cut, Role
+from recsys_spark.ranking.lineage import materialize
 from recsys_spark.ranking.measures import pair_scores, top_k
 from recsys_spark.ranking.similarity_model import SimilarityResult, compute_similarity, release
 from recsys_spark.settings.similarity import Measure, SimilarityConfig
@@ -35,7 +36,7 @@ class SharedCooccurrence:
 
     def neighbour_lists(self, cut: Cut, measure: Measure) -> DataFrame:
         """[item_id, similar_item_id, score, support, rank] of the cut's keys (top_k per key,
-        persisted until :meth:`release_cut`)."""
+        materialised, kept until :meth:`release_cut`)."""
         if (cut.name, measure) not in self.neighbours:
             if cut.name not in self.results:
                 events_df = (cut.events_df if cut.key == ITEM
@@ -43,8 +44,8 @@ class SharedCooccurrence:
                 self.results[cut.name] = compute_similarity(
                     events_df, dataclasses.replace(self.config, measure=measure), cut.end, self.seed)
             result = self.results[cut.name]
-            self.neighbours[(cut.name, measure)] = top_k(
-                pair_scores(result.pairs_df, result.diag_df, measure), self.config.top_k).persist()
+            self.neighbours[(cut.name, measure)] = materialize(top_k(
+                pair_scores(result.pairs_df, result.diag_df, measure), self.config.top_k))
         return self.neighbours[(cut.name, measure)]
 
     def result(self, cut: Cut) -> SimilarityResult | None:
@@ -156,4 +157,4 @@ class PopularNeighbours:
                         .join(head_df, on="category", how="inner").drop("category"))
         neighbours_df = top_k(pairs_df.filter(F.col(ITEM) != F.col("similar_item_id"))
                               .withColumn("support", F.lit(None).cast("long")), self.top_k)
-        return FittedNeighbourLists(cut, neighbours_df.persist(), self.recent)
+        return FittedNeighbourLists(cut, materialize(neighbours_df), self.recent)

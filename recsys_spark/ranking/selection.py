@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -39,8 +38,18 @@ from recsys_spark.ranking.blend import (
     fit_blend,
     with_labels,
 )
-from recsys_spark.ranking.candidate import USER, Candidate, Cut, Fitted, complete, top_per_user
-from recsys_spark.ranking.metrics import ranking_metrics
+from recsys_spark.ranking.candidate import (
+    CANDIDATE,
+    USER,
+    Candidate,
+    Cut,
+    Fitted,
+    complete,
+    complete_many,
+    top_per_user,
+)
+from recsys_spark.ranking.lineage import materialize
+from recsys_spark.ranking.metrics import ranking_metrics_by
 from recsys_spark.ranking.windows import TEST, VALIDATION, EvalWindows, Window
 from recsys_spark.settings.ranking import RankingConfig
 
@@ -92,17 +101,16 @@ class Decision:
 
 
 def eval_truth(truth_df: DataFrame, cut: Cut, cfg: RankingConfig) -> tuple[DataFrame, int]:
-    """The judged users' relevant keys (persisted) and how many users that is."""
+    """The judged users' relevant keys (materialised) and how many users that is."""
     known_df = cut.history_df.select(USER).distinct()
-    judged_df = truth_df.join(known_df, on=USER, how="left_semi").persist(StorageLevel.MEMORY_AND_DISK)
+    judged_df = materialize(truth_df.join(known_df, on=USER, how="left_semi"))
     users = judged_df.select(USER).distinct().count()
     if users <= cfg.max_eval_users:
         return judged_df, users
     share = cfg.max_eval_users / users
     draw = F.pmod(F.xxhash64(F.lit("eval-users"), F.col(USER)), F.lit(_SAMPLE_RANGE)) / _SAMPLE_RANGE
-    sampled_df = judged_df.filter(draw < F.lit(share)).persist(StorageLevel.MEMORY_AND_DISK)
+    sampled_df = materialize(judged_df.filter(draw < F.lit(share)))
     users = sampled_df.select(USER).distinct().count()
-    judged_df.unpersist()
     return sampled_df, users
 
 
@@ -121,31 +129,44 @@ class _CutLists:
 
 
 def _candidate_lists(task: RankingTask, cut: Cut, users_df: DataFrame, pool: int) -> _CutLists:
+    """Every candidate fitted on ``cut`` and its top-``pool`` list for ``users_df``, materialised:
+    the blend and the judging read every list, and their plans stay a scan of stored rows."""
     out = _CutLists()
     for candidate in task.candidates:
         started = time.time()
         out.fitted[candidate.name] = candidate.fit(cut)
-        list_df = out.fitted[candidate.name].top(users_df, pool).persist(StorageLevel.MEMORY_AND_DISK)
-        rows = list_df.count()
-        out.lists[candidate.name] = list_df
-        log.info("%s/%s: %s fitted through %s, %s list rows in %.1f s", task.name, cut.name,
-                 candidate.name, cut.end, rows, time.time() - started)
+        out.lists[candidate.name] = materialize(out.fitted[candidate.name].top(users_df, pool))
+        log.info("%s/%s: %s fitted through %s in %.1f s", task.name, cut.name, candidate.name,
+                 cut.end, time.time() - started)
     return out
 
 
-def _blend_lists(task: RankingTask, lists: _CutLists) -> dict[str, DataFrame]:
-    return {name: lists.lists[name] for name in task.blend}
-
-
-def _measure(top_df: DataFrame, cut: Cut, users_df: DataFrame, truth_df: DataFrame, k: int,
-             source: str) -> dict[str, float]:
-    return ranking_metrics(complete(top_df, cut, users_df, k, source), truth_df, k, cut.key)
+def _blend_top(task: RankingTask, lists: _CutLists, truth_df: DataFrame, cut: Cut,
+               cfg: RankingConfig, seed: int, blend_model: BlendModel | None, fit_blend_here: bool
+               ) -> tuple[DataFrame | None, BlendModel | None]:
+    """The blend's top-k list on this cut (None when it cannot be fitted) and its model (fitted
+    here on the window when ``fit_blend_here``: its own list is then cross-fitted)."""
+    features_df = materialize(blend_features({name: lists.lists[name] for name in task.blend},
+                                             cut.key))
+    if fit_blend_here:
+        labelled_df = materialize(with_labels(features_df, truth_df, cut.key))
+        scored_df = cross_fitted_scores(labelled_df, task.blend, cfg.blend_reg_param,
+                                        cfg.blend_max_iter, seed, cut.key)
+        blend_model = fit_blend(labelled_df, task.blend, cfg.blend_reg_param,
+                                cfg.blend_max_iter) if scored_df is not None else None
+    else:
+        scored_df = blend_model.score(features_df, cut.key) if blend_model else None
+    if scored_df is None or blend_model is None:
+        return None, blend_model
+    return top_per_user(scored_df, cut.key, cfg.k), blend_model
 
 
 def score_window(task: RankingTask, window: Window, cfg: RankingConfig, seed: int,
-                  blend_model: BlendModel | None, fit_blend_here: bool
-                  ) -> tuple[dict[str, dict[str, float]], BlendModel | None, str | None]:
+                 blend_model: BlendModel | None, fit_blend_here: bool
+                 ) -> tuple[dict[str, dict[str, float]], BlendModel | None, str | None]:
     """Every candidate's figures on ``window`` (fitted on the days before it).
+
+    All lists (the blend's too) are completed and judged together: one Spark job per window.
 
     Returns:
         (figures per candidate — empty when the window cannot judge —, the blend model fitted
@@ -160,25 +181,15 @@ def score_window(task: RankingTask, window: Window, cfg: RankingConfig, seed: in
         users_df = truth_df.select(USER).distinct()
         lists = _candidate_lists(task, cut, users_df, cfg.blend_pool)
         try:
-            figures = {name: _measure(list_df, cut, users_df, truth_df, cfg.k, name)
-                       for name, list_df in lists.lists.items()}
+            tops = dict(lists.lists)
             if task.blend:
-                features_df = blend_features(_blend_lists(task, lists), cut.key).persist(
-                    StorageLevel.MEMORY_AND_DISK)
-                if fit_blend_here:
-                    labelled_df = with_labels(features_df, truth_df, cut.key).persist(
-                        StorageLevel.MEMORY_AND_DISK)
-                    scored_df = cross_fitted_scores(labelled_df, task.blend, cfg.blend_reg_param,
-                                                    cfg.blend_max_iter, seed, cut.key)
-                    blend_model = fit_blend(labelled_df, task.blend, cfg.blend_reg_param,
-                                            cfg.blend_max_iter) if scored_df is not None else None
-                    labelled_df.unpersist()
-                else:
-                    scored_df = blend_model.score(features_df, cut.key) if blend_model else None
-                if scored_df is not None and blend_model is not None:
-                    top_df = top_per_user(scored_df, cut.key, cfg.k)
-                    figures[BLEND] = _measure(top_df, cut, users_df, truth_df, cfg.k, BLEND)
-                features_df.unpersist()
+                blend_df, blend_model = _blend_top(task, lists, truth_df, cut, cfg, seed,
+                                                   blend_model, fit_blend_here)
+                if blend_df is not None:
+                    tops[BLEND] = blend_df
+            ranked_df = complete_many(tops, cut, users_df, cfg.k)
+            figures = ranking_metrics_by(ranked_df, truth_df, cfg.k, cut.key, CANDIDATE)
+            figures = {name: figures[name] for name in tops}   # candidates' order
         finally:
             lists.release()
         return figures, blend_model, None
@@ -297,7 +308,7 @@ def publish(task: RankingTask, decision: Decision, run_date: dt.date, users_df: 
     cut = task.make_cut("publish", run_date)
     if decision.published == BLEND and decision.blend_model is not None:
         fitted = {name: task.candidate(name).fit(cut) for name in task.blend}
-        lists = {name: f.top(users_df, pool) for name, f in fitted.items()}
+        lists = {name: materialize(f.top(users_df, pool)) for name, f in fitted.items()}
         top_df = top_per_user(decision.blend_model.score(blend_features(lists, cut.key), cut.key),
                               cut.key, n)
         return Published(complete(top_df, cut, users_df, n, BLEND), list(fitted.values()), cut)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recsys_spark.config import AppConfig
 from recsys_spark.ranking.candidate import USER, Candidate, Cut
 from recsys_spark.ranking.history import key_popularity, keyed_events, relevant_keys, user_history
+from recsys_spark.ranking.lineage import materialize
 from recsys_spark.ranking.neighbours import (
     CooccurrenceNeighbours,
     FittedNeighbourLists,
@@ -57,14 +57,12 @@ def neighbour_task(events_df: DataFrame, item_cat_df: DataFrame, shared: SharedC
 
     def make_cut(name: str, end: dt.date) -> Cut:
         cut_events_df = history_until(events_df, end)
-        history_df = user_history(history_until(keyed_df, end), KEY, ranking, end).persist(
-            StorageLevel.MEMORY_AND_DISK)
-        popularity_df = key_popularity(history_df, KEY).persist(StorageLevel.MEMORY_AND_DISK)
+        history_df = materialize(user_history(history_until(keyed_df, end), KEY, ranking, end))
+        popularity_df = materialize(key_popularity(history_df, KEY))
         # The queries (the user's recent items) are never their own neighbours.
-        queries_df = recent_keys(history_df, KEY, history_df.select(USER).distinct(),
-                                 ranking.recent_keys).persist(StorageLevel.MEMORY_AND_DISK)
-        return Cut(name, end, KEY, cut_events_df, history_df, popularity_df, None, queries_df,
-                   cached=[history_df, popularity_df, queries_df])
+        queries_df = materialize(recent_keys(history_df, KEY, history_df.select(USER).distinct(),
+                                             ranking.recent_keys))
+        return Cut(name, end, KEY, cut_events_df, history_df, popularity_df, None, queries_df)
 
     def window_truth(window: Window) -> DataFrame:
         return relevant_keys(window.select(events_df), KEY, F.col(KEY), ranking.relevant_event_types)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from recsys_spark.ranking.metrics import per_user_metrics, ranking_metrics
+from recsys_spark.ranking.metrics import per_user_metrics, ranking_metrics, ranking_metrics_by
 
 pytestmark = pytest.mark.unit
 
@@ -51,6 +51,23 @@ def test_hand_computed_case(spark):
     assert got == pytest.approx({"ndcg@3": (u1 + u2) / 3, "hit_rate@3": 2 / 3,
                                  "precision@3": (2 / 3 + 1 / 3) / 3, "recall@3": (1 + 1) / 3,
                                  "eval_users": 3.0})
+
+
+def test_grouped_metrics_judge_every_group_on_every_user(spark):
+    # Group A: the lists of the hand-computed case; group B ranks only u3 (["a"]: a hit at rank 1)
+    # and is judged on u1 and u2 too, who score 0 under it.
+    rows = [("A", "u1", 1, "a"), ("A", "u1", 2, "b"), ("A", "u1", 3, "c"), ("A", "u2", 1, "a"),
+            ("A", "u2", 2, "b"), ("A", "u4", 1, "a"), ("B", "u3", 1, "a")]
+    ranked_df = spark.createDataFrame(rows, "candidate string, user_id string, rank int, category string")
+    _, truth_df = frames(spark, {}, {"u1": {"a", "c"}, "u2": {"b"}, "u3": {"a"}})
+    got = ranking_metrics_by(ranked_df, truth_df, 3, "category", "candidate")
+    u1 = (1 + 1 / 2) / (1 + 1 / math.log2(3))
+    u2 = 1 / math.log2(3)
+    assert got == {
+        "A": pytest.approx({"ndcg@3": (u1 + u2) / 3, "hit_rate@3": 2 / 3,
+                            "precision@3": (2 / 3 + 1 / 3) / 3, "recall@3": 2 / 3, "eval_users": 3.0}),
+        "B": pytest.approx({"ndcg@3": 1 / 3, "hit_rate@3": 1 / 3, "precision@3": 1 / 9,
+                            "recall@3": 1 / 3, "eval_users": 3.0})}
 
 
 def test_per_user_rows(spark):
