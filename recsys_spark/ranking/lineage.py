@@ -22,4 +22,8 @@ def materialize(df: DataFrame) -> DataFrame:
     and are freed when the returned DataFrame is garbage collected (Spark's context cleaner);
     they are intermediate results of one stage, not data to recover after an executor loss.
     """
-    return df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
+    stored_df = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
+    # Fresh column ids: the checkpoint keeps its input's attribute ids, and joining it with
+    # another DataFrame derived from the same input (a window's truth and the cut's history,
+    # both from the events) fails to resolve ("conflicting attributes" INTERNAL_ERROR).
+    return stored_df.select(*[stored_df[name].alias(name) for name in stored_df.columns])
