@@ -22,6 +22,7 @@ from pathlib import Path
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from floors import floors_of, print_table  # noqa: E402  (benchmarks/floors.py, beside this script)
 from memory import RssSampler  # noqa: E402  (benchmarks/memory.py, beside this script)
 from pyspark.sql import functions as F  # noqa: E402
 
@@ -99,10 +100,12 @@ def main() -> None:
     make_inputs(spark, store, args.users, args.promotions, impressions=args.users * 2)
     print(f"inputs: {args.users} users x {args.promotions} promotions in {time.time() - t0:.1f}s")
     sampler = RssSampler(os.getpid()).start()
-    t0 = time.time()
-    report = run_stage(spark, store, RunContext(config, RUN_DATE, "bandit"), run_bandit)
+    t0, load = time.time(), os.getloadavg()[0]
+    ctx = RunContext(config, RUN_DATE, "bandit")
+    report = run_stage(spark, store, ctx, run_bandit)
     t1 = time.time()
     sampler.stop()
+    print_table([floors_of(spark, store, ctx, report, t1 - t0, load, tmp / "floors")])
     python_mb, jvm_mb = sampler.peak_between(t0, t1)
     print(f"bandit stage ({args.policy}, K={args.draws}): {t1 - t0:.1f}s  "
           f"slots={report.metrics['slots_filled']:.0f} quality={report.quality}  "

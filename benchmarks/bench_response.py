@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import tempfile
 import time
 from pathlib import Path
 
+from floors import floors_of, print_table
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys_spark.config import AppConfig
-from recsys_spark.domain.promotions import servable_promotions
+from recsys_spark.domain.promotions import servable_promotions, user_categories
 from recsys_spark.response.feature_set import OptionalInputs, candidate_spec
 from recsys_spark.response.model import ResponseModel
-from recsys_spark.response.scoring import candidate_users, eligible_pairs, score_pairs, user_categories
+from recsys_spark.response.scoring import candidate_users, eligible_pairs, score_pairs
 from recsys_spark.response.stage import model_path, run_response
 from recsys_spark.runs import RunContext
 from recsys_spark.settings.core import LandingConfig, SparkConfig, WarehouseConfig
@@ -148,9 +150,10 @@ def main() -> None:
     print(f"generated {n_events} events for {args.users} users in {time.time() - t0:.1f}s")
 
     ctx = RunContext(config, RUN_DATE, "response")
-    t0 = time.time()
+    t0, load = time.time(), os.getloadavg()[0]
     report = run_stage(spark, store, ctx, run_response)
     stage_s = time.time() - t0
+    print_table([floors_of(spark, store, ctx, report, stage_s, load, root / "floors")])
     print(f"stage: {stage_s:.1f}s total; {report.rows_in} labelled impressions; "
           f"{report.rows_out} pairs scored; AUC {report.metrics['auc_roc']:.4f} vs per-promotion "
           f"{report.metrics['baseline_promotion_auc_roc']:.4f}; ECE {report.metrics['ece']:.4f}")

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import tempfile
 import time
 from pathlib import Path
 
+from floors import floors_of, print_table
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -105,9 +107,11 @@ def main() -> None:
                 CommitInfo(run_id="bench", stage="bench"), partition_by=["event_date"])
     print(f"events: {args.events:,} generated and written in {time.time() - start:.1f}s")
 
-    start = time.time()
-    report = run_stage(spark, store, RunContext(config, RUN_DATE, "similarity"), run_similarity)
+    start, load = time.time(), os.getloadavg()[0]
+    ctx = RunContext(config, RUN_DATE, "similarity")
+    report = run_stage(spark, store, ctx, run_similarity)
     stage_s = time.time() - start
+    print_table([floors_of(spark, store, ctx, report, stage_s, load, root / "floors")])
     pairs = emitted_pairs(store, cfg)
     print(f"similarity stage: {stage_s:.1f}s (incl. category rollups and the held-out-day evaluation)")
     print(f"  capped self-join pairs emitted: {pairs:,} -> {pairs / stage_s:,.0f} pairs/s; "

@@ -32,6 +32,9 @@ def common_options() -> argparse.ArgumentParser:
     parent.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override one config key (repeatable)")
     parent.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parent.add_argument("--profile", action="store_true",
+                        help="after each stage, print its Spark jobs: seconds, tasks, rows, call "
+                             "site (turns the Spark UI on at 127.0.0.1)")
     return parent
 
 
@@ -50,11 +53,23 @@ def _quiet_py4j() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _show_profiles() -> None:
+    """Stage profiles (recsys_spark.profiling) go to stderr as they are, without log prefixes."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    profile_logger = logging.getLogger("recsys_spark.profile")
+    profile_logger.setLevel(logging.INFO)
+    profile_logger.addHandler(handler)
+    profile_logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     _quiet_py4j()
+    if getattr(args, "profile", False):
+        _show_profiles()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -36,9 +36,10 @@ STAGES: dict[str, str] = {
     # `recsys response --score-only` and the closed loop; not a step of `recsys run`.
     "response_scoring": "recsys_spark.response.rescore:run_response_scoring",
     "bandit": "recsys_spark.bandit.stage:run_bandit",
+    "readout": "recsys_spark.readout.stage:run_readout",
 }
 DAILY_STAGES = ("clean",)          # run for every day of the window
-MODEL_STAGES = ("features", "similarity", "als", "response", "bandit")  # run for the last day
+MODEL_STAGES = ("features", "similarity", "als", "response", "bandit", "readout")  # run for the last day
 
 
 class PipelineError(RecsysError):

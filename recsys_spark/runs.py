@@ -84,6 +84,8 @@ class StageReport:
     quality: dict[str, str] = field(default_factory=dict)      # check -> "pass"/"fail: ..."
     notes: dict[str, str] = field(default_factory=dict)
     files_read: dict[str, int] = field(default_factory=dict)   # table -> data files read
+    # table -> the data files themselves (not recorded; benchmarks re-read them for floors)
+    input_files: dict[str, set[str]] = field(default_factory=dict)
 
 
 def summarize(values: Mapping[str, Any]) -> str:

@@ -85,6 +85,7 @@ class PinnedTables:
         self.store = store
         self.versions: dict[str, int | None] = {}
         self.files_read: dict[str, int] = {}
+        self.input_files: dict[str, set[str]] = {}
         for table in pin:
             self.version(table)
 
@@ -110,7 +111,9 @@ class PinnedTables:
         if window is not None:
             filters = [*filters, *window.filters(date_partition(spec_of(table)))]
         df = self.store.read(table, version=self.versions[table], partition_filters=filters)
-        self.files_read[table] = self.files_read.get(table, 0) + len(df.inputFiles())
+        files = df.inputFiles()
+        self.files_read[table] = self.files_read.get(table, 0) + len(files)
+        self.input_files.setdefault(table, set()).update(files)
         return df
 
     def partition_dates(self, table: str, *, window: DateWindow | None = None,
@@ -143,6 +146,7 @@ class Inputs(PinnedTables):
         self.ctx = ctx
         self.report = report
         self.files_read = report.files_read
+        self.input_files = report.input_files
 
     def version(self, table: str) -> int | None:
         known = table in self.versions
@@ -283,6 +287,15 @@ def _partition_text(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
+# Significant digits of a float parameter's text: a sum's last bits depend on how the rows were
+# partitioned (local mode vs a cluster), and the table must not.
+PARAM_DIGITS = 9
+
+
+def _param_text(value: Any) -> str:
+    return str(float(f"{value:.{PARAM_DIGITS}g}")) if isinstance(value, float) else str(value)
+
+
 def write_metrics(store: TableStore, ctx: RunContext, report: StageReport | None,
                   rows: Iterable[Mapping[str, Any]]) -> WriteResult:
     """Replace this (run date, stage) slice of `model_metrics` with ``rows``.
@@ -293,7 +306,7 @@ def write_metrics(store: TableStore, ctx: RunContext, report: StageReport | None
         "run_id": ctx.run_id, "run_date": ctx.run_date, "stage": ctx.stage,
         "model": str(r["model"]), "metric": str(r["metric"]),
         "value": None if r.get("value") is None else float(r["value"]),
-        "split": r.get("split"), "params": {k: str(v) for k, v in (r.get("params") or {}).items()},
+        "split": r.get("split"), "params": {k: _param_text(v) for k, v in (r.get("params") or {}).items()},
     } for r in rows]
     df = store.spark.createDataFrame(records, MODEL_METRICS)  # type: ignore[union-attr]
     return write_output(store, ctx, report, "model_metrics", df)

@@ -15,6 +15,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from recsys_spark.errors import RecsysError
+from recsys_spark.profiling import format_profile, job_log, profile_log
 from recsys_spark.runs import PIPELINE_RUNS_TABLE, RunContext, StageReport
 from recsys_spark.schemas import PIPELINE_RUNS
 from recsys_spark.stage_io import write_output
@@ -29,15 +30,20 @@ def run_stage(spark: SparkSession, store: TableStore, ctx: RunContext, fn: Stage
     """Run ``fn`` and append its `pipeline_runs` row, also when it fails (then re-raise)."""
     started = time.time()
     log.info("stage %s: run %s (attempt %s)", ctx.stage, ctx.run_id, ctx.attempt)
-    try:
-        report = fn(spark, store, ctx)
-    except RecsysError as exc:
-        record_stage_run(spark, store, ctx, StageReport(), "failed", started, error=str(exc))
-        raise
-    except Exception as exc:
-        record_stage_run(spark, store, ctx, StageReport(), "failed", started,
-                         error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
+    with job_log(spark) as jobs:
+        try:
+            report = fn(spark, store, ctx)
+        except RecsysError as exc:
+            record_stage_run(spark, store, ctx, StageReport(), "failed", started, error=str(exc))
+            raise
+        except Exception as exc:
+            record_stage_run(spark, store, ctx, StageReport(), "failed", started,
+                             error=f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+    if jobs.count is not None:
+        report.metrics["spark_jobs"] = float(jobs.count)
+    if jobs.jobs:
+        profile_log.info(format_profile(f"{ctx.stage} {ctx.run_date}", time.time() - started, jobs))
     record_stage_run(spark, store, ctx, report, "succeeded", started)
     return report
 

@@ -119,6 +119,10 @@ def segment(user_id: str, segment_id: str, *, run_date: str | dt.date, rfm_segme
                run_id=run_id, run_date=_date(run_date), **values)
 
 
+# How the clean stage lays out `events` (the contract's partitioning), for setups that write it.
+EVENTS_PARTITIONS = list(ALL_TABLES["events"].partition_by)
+
+
 def write_rows(spark: SparkSession, store: TableStore, table: str,
                rows: Iterable[Mapping[str, Any]], mode: str = "overwrite") -> DataFrame:
     """Commit ``rows`` to ``table`` as the writing stage would lay it out (the spec's

@@ -80,6 +80,19 @@ def estimate_policy_value(samples_df: DataFrame, seed: int, replicates: int = 20
     rows = block_sums(samples_df, seed, blocks).orderBy("_block").collect()
     stats = np.array([[r["n"], r["s_wr"], r["s_w"], r["s_dm"], r["s_dr"]] for r in rows],
                      dtype="float64").reshape(-1, 5)
+    return bootstrap_estimates(stats, seed, replicates)
+
+
+def bootstrap_estimates(stats: np.ndarray, seed: int, replicates: int) -> list[Estimate]:
+    """Point estimates and percentile 95% CIs from per-block sums.
+
+    Args:
+        stats: (blocks, 5) rows of n, s_wr, s_w, s_dm, s_dr (:func:`block_sums`; one row per
+            sample is the plain per-sample Poisson bootstrap).
+
+    Returns:
+        One Estimate per estimator (in ESTIMATORS order).
+    """
     totals = stats.sum(axis=0)
     point = _estimates(*[np.array([v]) for v in totals])
     rng = np.random.default_rng(seed)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recsys_spark.bandit.policies import select_slots
@@ -31,6 +31,7 @@ from recsys_spark.bandit.thompson_mc import HITS_SCHEMA, slot_hits
 from recsys_spark.settings.bandit import BanditConfig
 
 _KEY = ["user_id", "promotion_id", "slot"]
+DETERMINISTIC_POLICIES = ("greedy", "ucb1", "bayes_ucb")
 # Users are grouped by a hash of user_id into this many buckets, one numpy call per bucket: few
 # enough that the per-call overhead is small, many enough that a bucket fits a Python worker
 # (slot_hits processes a bucket in chunks of bounded size anyway).
@@ -47,15 +48,29 @@ def with_greedy_slot(pool_df: DataFrame, config: BanditConfig) -> DataFrame:
 
 
 def random_propensity(pool_df: DataFrame, config: BanditConfig) -> DataFrame:
-    """user_id, promotion_id, p_random: P(random policy puts it in any given slot <= its reach)."""
+    """user_id, promotion_id, p_random, reach: P(the random policy puts the candidate in any given
+    slot s <= reach), reach = the slots the user's pool can fill (min(N, promo types) with the
+    one-per-type rule, else min(N, candidates)); P = 0 in slots beyond reach."""
+    user_w = Window.partitionBy("user_id")
     if config.one_per_promo_type:
         n_type = F.count(F.lit(1)).over(Window.partitionBy("user_id", "promo_type"))
-        types_df = (pool_df.groupBy("user_id").agg(F.countDistinct("promo_type").alias("_n_types")))
-        return (pool_df.join(types_df, on="user_id", how="inner")
-                .select("user_id", "promotion_id",
-                        (1.0 / (n_type * F.col("_n_types"))).alias("p_random")))
-    n = F.count(F.lit(1)).over(Window.partitionBy("user_id"))
-    return pool_df.select("user_id", "promotion_id", (1.0 / n).alias("p_random"))
+        # countDistinct is no window function: the number of types is the densest type rank.
+        type_rank = F.dense_rank().over(user_w.orderBy(F.col("promo_type").asc_nulls_first()))
+        ranked_df = pool_df.withColumn("_n_type", n_type).withColumn("_type_rank", type_rank)
+        return ranked_df.select(
+            "user_id", "promotion_id",
+            (1.0 / (F.col("_n_type") * F.max("_type_rank").over(user_w))).alias("p_random"),
+            F.least(F.max("_type_rank").over(user_w), F.lit(config.slots_per_user)).alias("reach"))
+    n = F.count(F.lit(1)).over(user_w)
+    return pool_df.select("user_id", "promotion_id", (1.0 / n).alias("p_random"),
+                          F.least(n, F.lit(config.slots_per_user)).alias("reach"))
+
+
+def _epsilon_mix(config: BanditConfig) -> Column:
+    """epsilon_greedy's P: (1 - epsilon) [greedy puts it in this slot] + epsilon P_random (needs
+    greedy_slot, slot, p_random)."""
+    greedy_here = F.coalesce(F.col("greedy_slot") == F.col("slot"), F.lit(False)).cast("double")
+    return (1 - F.lit(config.epsilon)) * greedy_here + F.lit(config.epsilon) * F.col("p_random")
 
 
 def thompson_propensity(pool_df: DataFrame, chosen_df: DataFrame, config: BanditConfig, seed: int,
@@ -110,7 +125,7 @@ def with_propensity(chosen_df: DataFrame, pool_df: DataFrame, config: BanditConf
     """
     greedy_df = with_greedy_slot(pool_df, config).select("user_id", "promotion_id", "greedy_slot")
     df = chosen_df.join(greedy_df, on=["user_id", "promotion_id"], how="left")
-    if policy in ("greedy", "ucb1", "bayes_ucb"):
+    if policy in DETERMINISTIC_POLICIES:
         df = df.withColumn("propensity", F.lit(1.0))
     elif policy == "thompson":
         mc_df = thompson_propensity(pool_df, chosen_df, config, seed, run_date)
@@ -119,14 +134,9 @@ def with_propensity(chosen_df: DataFrame, pool_df: DataFrame, config: BanditConf
               .withColumn("propensity", F.greatest(F.coalesce(F.col("propensity"), F.lit(0.0)),
                                                    F.lit(floor))))
     else:
-        rand_df = random_propensity(pool_df, config)
-        df = df.join(rand_df, on=["user_id", "promotion_id"], how="left")
-        if policy == "random":
-            df = df.withColumn("propensity", F.col("p_random"))
-        else:
-            eps = F.lit(config.epsilon)
-            greedy_here = F.coalesce(F.col("greedy_slot") == F.col("slot"), F.lit(False)).cast("double")
-            df = df.withColumn("propensity", (1 - eps) * greedy_here + eps * F.col("p_random"))
+        df = df.join(random_propensity(pool_df, config).drop("reach"), on=["user_id", "promotion_id"],
+                     how="left")
+        df = df.withColumn("propensity", F.col("p_random") if policy == "random" else _epsilon_mix(config))
     if policy == "greedy":
         explore = F.lit(False)
     elif policy == "random":
@@ -136,3 +146,35 @@ def with_propensity(chosen_df: DataFrame, pool_df: DataFrame, config: BanditConf
     else:
         explore = F.col("greedy_slot").isNull()
     return df.withColumn("is_exploration", explore)
+
+
+def slot_probabilities(pool_df: DataFrame, chosen_df: DataFrame, config: BanditConfig, policy: str,
+                       seed: int, run_date: str) -> DataFrame:
+    """The policy's whole slot distribution over the user's pool (what the propensities of
+    :func:`with_propensity` are entries of): P(the policy puts this candidate in this slot).
+
+    For every user and every slot the pool can fill, the probabilities sum to 1 over the pool
+    (for thompson up to its Monte Carlo bound, propensity_max_candidates). Deterministic policies
+    put their chosen rows there with certainty.
+
+    Args:
+        pool_df: the user's candidates after the budget allocation (user_id, promotion_id,
+            promo_type, lift, alpha, beta, posterior_mean).
+        chosen_df: user_id, promotion_id, slot of the live choice.
+
+    Returns:
+        user_id, promotion_id, slot (int), propensity (> 0 rows only; unfloored).
+    """
+    if policy in DETERMINISTIC_POLICIES:
+        return chosen_df.select(*_KEY, F.lit(1.0).alias("propensity"))
+    if policy == "thompson":
+        return thompson_propensity(pool_df, chosen_df.select("user_id", "promotion_id"), config, seed,
+                                   run_date)
+    slots_df = pool_df.sparkSession.range(1, config.slots_per_user + 1).select(
+        F.col("id").cast("int").alias("slot"))
+    df = (random_propensity(pool_df, config)
+          .join(with_greedy_slot(pool_df, config).select("user_id", "promotion_id", "greedy_slot"),
+                on=["user_id", "promotion_id"], how="left")
+          .crossJoin(F.broadcast(slots_df)).filter(F.col("slot") <= F.col("reach")))
+    p = F.col("p_random") if policy == "random" else _epsilon_mix(config)
+    return df.select(*_KEY, p.alias("propensity")).filter(F.col("propensity") > 0)

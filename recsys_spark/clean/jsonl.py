@@ -10,11 +10,13 @@ as if it were an id.
 """
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType
 
 from recsys_spark.clean.canonical import FIELD_TYPES, FIELDS, line_kind, raw
+from recsys_spark.clean.catalog.derived import items_from_events
+from recsys_spark.clean.catalog.model import ITEMS_TABLE
 from recsys_spark.clean.reader import POSITION_COLUMNS
 from recsys_spark.settings.clean import CleanConfig
 
@@ -62,3 +64,8 @@ def _nested_fields(aliases: dict[str, list[str]]) -> Column:
     may_nest = (F.locate("{", F.col("value"), 2) > 0) | (F.locate("[", F.col("value")) > 0)
     return F.when(may_nest, F.array_distinct(F.transform(found, lambda n: to_field[n]))) \
         .otherwise(F.array().cast("array<string>"))
+
+
+def dimensions(spark: SparkSession, input_path: str, events_df: DataFrame) -> dict[str, DataFrame]:
+    """Dimensions this source can derive where no catalog exists: items from the events."""
+    return {ITEMS_TABLE: items_from_events(events_df)}

@@ -3,25 +3,34 @@
 Each row ``,timestamp,item_id,position,click,propensity_score,user_feature_0..3,affinities...``
 becomes a promo_impression of promotion ``<campaign>-<item_id>`` in slot ``position`` with the
 logging policy's ``propensity``; a row with click = 1 also yields a promo_click (record_seq 1)
-from the same line. The dataset has no user or session ids: user_id stays null (anonymous) and
-each impression is its own session; the hashed user features go to ``extra``. The policy
-(random / bts) comes from config or from the dataset's folder layout
-``<policy>/<campaign>/<campaign>.csv``. Ids are ``obd-<policy>-<campaign>-<row index>``.
+from the same line. The dataset has no user or session ids: each impression is its own session
+and its own anonymous visitor, both ``obd-<policy>-<campaign>-<row index>`` (so a click is
+credited to exactly its impression by the bandit's arm statistics and `recsys ope`, which match
+rewards to impressions per user and promotion); the hashed user features go to ``extra``. The
+policy (random / bts) comes from config or from the dataset's folder layout
+``<policy>/<campaign>/<campaign>.csv``. Event ids are the visitor id (``-click`` for a click).
+
+Dimensions (:func:`dimensions`, where no catalog exists): ``item_context.csv`` beside the logs
+lists a campaign's items; each becomes an item ``<campaign>-<item_id>`` of category
+``<campaign>`` and a promotion (an arm) of the same id, always active, with no type and a null
+(unlimited) budget: the dataset's arms are items shown in a slot, not discounts.
 """
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys_spark.clean.canonical import BAD_HEADER, BLANK, FIELDS, HEADER, HEADER_LIKE, RECORD, raw
-from recsys_spark.clean.reader import POSITION_COLUMNS
+from recsys_spark.clean.catalog.model import DERIVED, ITEMS_TABLE, PROMOTIONS_TABLE
+from recsys_spark.clean.reader import POSITION_COLUMNS, CleanInputError, file_key, list_input_files
 from recsys_spark.domain.events import PROMO_CLICK, PROMO_IMPRESSION
 from recsys_spark.settings.clean import CleanConfig
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
 EXCLUDED_FILES: tuple[str, ...] = ("item_context.csv", "item_context.csv.gz")
-# Canonical fields this source never carries: no completeness gate on them.
-ABSENT_FIELDS: tuple[str, ...] = ("user_id", "item_id", "category", "brand", "price", "quantity")
+# Canonical fields this source never carries: no completeness gate on them. (user_id is the
+# row's own anonymous visitor, see above.)
+ABSENT_FIELDS: tuple[str, ...] = ("item_id", "category", "brand", "price", "quantity")
 USER_FEATURES: tuple[str, ...] = tuple(f"user_feature_{i}" for i in range(4))
 COLUMNS: tuple[str, ...] = ("row_index", "timestamp", "item_id", "position", "click",
                             "propensity_score", *USER_FEATURES)
@@ -64,7 +73,7 @@ def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
                            .otherwise(base_id)),
         "event_time": r["timestamp"],
         "event_type": F.when(is_click, F.lit(PROMO_CLICK)).otherwise(F.lit(PROMO_IMPRESSION)),
-        "session_id": F.when(has_index, base_id),
+        "session_id": F.when(has_index, base_id), "user_id": F.when(has_index, base_id),
         "promotion_id": F.when(r["item_id"] != "", F.concat_ws("-", F.col("campaign"), r["item_id"])),
         "position": r["position"], "propensity": r["propensity_score"], "policy": F.col("policy"),
     }
@@ -77,3 +86,39 @@ def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
         F.array().cast("array<string>").alias("nested_fields"),
         *[(values[f] if f in values else F.lit(None).cast("string")).alias(raw(f)) for f in FIELDS],
         extra.alias("extra"))
+
+
+def _item_context_folder(input_path: str) -> str:
+    """The folder holding the input's item_context.csv files (the input, or a CSV's folder)."""
+    path = input_path.rstrip("/")
+    return path.rsplit("/", 1)[0] if path.lower().endswith(SUFFIXES) else path
+
+
+def dimensions(spark: SparkSession, input_path: str, events_df: DataFrame) -> dict[str, DataFrame]:
+    """items and promotions (the arms) from the ``item_context.csv`` files under the input;
+    none when there is no such file."""
+    try:
+        files = list_input_files(_item_context_folder(input_path), EXCLUDED_FILES)
+    except CleanInputError:
+        return {}
+    if not files:
+        return {}
+    context_df = spark.read.option("header", True).csv([f.path for f in files])
+    campaign = F.regexp_extract(file_key(F.col("_metadata.file_path")), r"([^/]+)/[^/]+$", 1)
+    arms_df = (context_df.select(campaign.alias("campaign"), F.trim("item_id").alias("item"))
+               .where(F.col("item").isNotNull() & (F.col("item") != "") & (F.col("campaign") != ""))
+               .select(F.concat_ws("-", "campaign", "item").alias("id"), "campaign")
+               .distinct())   # every policy folder repeats its campaign's item_context.csv
+    none = F.lit(None)
+    items_df = arms_df.select(
+        F.col("id").alias("item_id"), F.col("campaign").alias("category"),
+        none.cast("string").alias("brand"), none.cast("double").alias("price"),
+        none.cast("string").alias("name"), F.lit(DERIVED).alias("origin"))
+    promotions_df = arms_df.select(
+        F.col("id").alias("promotion_id"), none.cast("string").alias("name"),
+        none.cast("string").alias("promo_type"), none.cast("double").alias("discount_value"),
+        none.cast("double").alias("min_spend"),
+        none.cast("array<string>").alias("eligible_categories"),
+        none.cast("date").alias("start_date"), none.cast("date").alias("end_date"),
+        none.cast("long").alias("budget"), F.lit(DERIVED).alias("origin"))
+    return {ITEMS_TABLE: items_df, PROMOTIONS_TABLE: promotions_df}

@@ -3,7 +3,8 @@
 Commit order (each a single atomic Delta commit):
 1. ``events``: the partitions ``(event_date, run_date = D)`` this run date owns are replaced;
 2. ``events_quarantine``: the run_date partition is replaced;
-3. ``items``, ``users``, ``promotions``: full overwrite with the day's snapshot;
+3. ``items``, ``users``, ``promotions``: full overwrite with the day's snapshot, or (where no
+   catalog exists) with the state derived from the logs (clean/catalog/derived.py);
 4. the ``pipeline_runs`` row (appended by stage_runner.run_stage after the stage returns):
    a run is complete only when its succeeded row exists.
 Every step *replaces* this run date's contribution rather than adding to it, so when a run
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 
-from recsys_spark.clean.catalog import DimSnapshot
+from recsys_spark.clean.catalog.model import DimSnapshot
 from recsys_spark.errors import ConcurrentWriteError
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.schemas.events import EVENTS
@@ -94,14 +95,26 @@ def write_quarantine(store: TableStore, ctx: RunContext, report: StageReport,
 
 def write_dims(store: TableStore, ctx: RunContext, report: StageReport,
                snapshots: Sequence[DimSnapshot]) -> None:
-    """Overwrite each dimension with its snapshot, unless a later run date already loaded it
-    (a backfill must not roll the latest state back)."""
+    """Overwrite each dimension with its new state, unless a later run date already wrote it
+    (a backfill must not roll the latest state back; noted as ``kept.<table>`` in the report).
+
+    The one place the dimensions are written: by clean (landing snapshots, states derived from
+    the logs) and by `recsys catalog import` (its --as-of date is the run date).
+    """
     for snap in snapshots:
-        if store.exists(snap.table):
-            last = store.history(snap.table, 1)
-            loaded = last[0].metadata.get("run_date") if last else None
-            if loaded and loaded > ctx.run_date.isoformat():
-                log.info("clean: %s already holds the snapshot of %s; not rolled back to %s",
-                         snap.table, loaded, ctx.run_date)
-                continue
-        write_output(store, ctx, report, snap.table, snap.df)
+        loaded = latest_state_date(store, snap.table)
+        if loaded and loaded > ctx.run_date.isoformat():
+            log.info("%s: %s already holds the state of %s; not rolled back to %s",
+                     ctx.stage, snap.table, loaded, ctx.run_date)
+            report.notes[f"kept.{snap.table}"] = f"holds the state of {loaded}, later than {ctx.run_date}"
+            continue
+        # Tables written before items/promotions had `origin` gain the column.
+        write_output(store, ctx, report, snap.table, snap.df, allow_new_columns=True)
+
+
+def latest_state_date(store: TableStore, table: str) -> str | None:
+    """The run date (YYYY-MM-DD) of the last write of a dimension; None when it has none."""
+    if not store.exists(table):
+        return None
+    last = store.history(table, 1)
+    return last[0].metadata.get("run_date") if last else None

@@ -91,7 +91,7 @@ def path_exists(path: str) -> bool:
     return fs.get_file_info(base).type != pafs.FileType.NotFound
 
 
-def _file_key(file_path: Column) -> Column:
+def file_key(file_path: Column) -> Column:
     """Spark's file URI as the plain path the driver listed (``file:/x`` -> ``/x``)."""
     return F.url_decode(F.regexp_replace(F.regexp_replace(file_path, r"^file:(//)?", ""),
                                          r"\+", "%2B"))
@@ -111,7 +111,7 @@ def read_lines(spark: SparkSession, files: Sequence[InputFile]) -> DataFrame:
                                          "row_id long, line_bytes int")
     return (spark.read.option("ignoreCorruptFiles", "true").text([f.path for f in files])
             .select(F.col("value"),
-                    _file_key(F.col("_metadata.file_path")).alias("source_file"),
+                    file_key(F.col("_metadata.file_path")).alias("source_file"),
                     F.col("_metadata.file_block_start").alias("block_start"),
                     F.monotonically_increasing_id().alias("row_id"),
                     F.octet_length("value").alias("line_bytes")))

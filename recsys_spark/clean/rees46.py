@@ -7,10 +7,12 @@ twice is a duplicate. Each purchase row is one unit (quantity 1); category_id go
 """
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys_spark.clean.canonical import FIELDS, RECORD, blank_to_null, line_kind, raw
+from recsys_spark.clean.catalog.derived import items_from_events
+from recsys_spark.clean.catalog.model import ITEMS_TABLE
 from recsys_spark.clean.dedup import content_fingerprint
 from recsys_spark.clean.reader import POSITION_COLUMNS
 from recsys_spark.settings.clean import CleanConfig
@@ -57,3 +59,9 @@ def parse(lines_df: DataFrame, config: CleanConfig) -> DataFrame:
         is_parsed.alias("is_parsed"), F.array().cast("array<string>").alias("nested_fields"),
         *[(values[f] if f in values else F.lit(None).cast("string")).alias(raw(f)) for f in FIELDS],
         extra.alias("extra"))
+
+
+def dimensions(spark: SparkSession, input_path: str, events_df: DataFrame) -> dict[str, DataFrame]:
+    """Dimensions REES46 logs fill where no catalog exists: items (last seen category_code,
+    brand, price) from the events."""
+    return {ITEMS_TABLE: items_from_events(events_df)}

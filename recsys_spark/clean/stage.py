@@ -3,7 +3,9 @@
 read raw lines -> adapter parse -> type -> rules (one pass over the raw text, kept on local disk,
 with the as-read figures the gates need) -> bots -> [commit order: earlier dates first] ->
 dedup marks (narrow rows) -> one summary -> conservation check and data-quality gates ->
-publish (see publish.py for the commit order and how reruns heal).
+publish (see publish.py for the commit order and how reruns heal). The dimensions come from
+the day's landing catalog snapshot or, where no catalog exists, from the logs
+(clean/catalog/derived.py and each adapter's ``dimensions``).
 Nothing is committed before every check has passed (write–audit–publish).
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pyspark.sql.types import StructType
 
 from recsys_spark.clean import jsonl, obd, quality, rees46
 from recsys_spark.clean.canonical import RECORD_KINDS, with_typed_fields
-from recsys_spark.clean.catalog import read_snapshot
+from recsys_spark.clean.catalog.derived import derived_states
+from recsys_spark.clean.catalog.snapshot import read_snapshot
 from recsys_spark.clean.dedup import EXISTING, IN_RUN, duplicate_marks, with_duplicate_flags
 from recsys_spark.clean.order import dates_to_wait_for, wait_for_earlier_runs
 from recsys_spark.clean.privacy import pseudonymize, pseudonymize_raw_text, resolve_hmac_key
@@ -216,19 +219,21 @@ def run_clean(spark: SparkSession, store: TableStore, ctx: RunContext,
         clock.lap("audit")
         snapshots = read_snapshot(spark, join_uri(ctx.config.landing.root,
                                                   f"catalog/date={ctx.run_date.isoformat()}"),
-                                  ctx.run_id, hmac_key)
+                                  hmac_key)
+        events_df = _events_rows(classified_df, ctx, hmac_key)
+        derived = derived_states(inputs, adapter.dimensions(spark, path, events_df),
+                                 skip={s.table for s in snapshots})
         clock.lap("catalog")
 
         # Publish.
         touched = set(figures["clean_dates"]) | set(owned_event_dates(store, ctx))
-        write_events(store, ctx, report, _events_rows(classified_df, ctx, hmac_key), sorted(touched),
-                     mark)
+        write_events(store, ctx, report, events_df, sorted(touched), mark)
         clock.lap("write_events")
         offsets_df = stats.offsets_df(spark)
         write_quarantine(store, ctx, report, _quarantine_rows(
             spark, classified_df, offsets_df, problems, source, config, hmac_key))
         clock.lap("write_quarantine")
-        write_dims(store, ctx, report, snapshots)
+        write_dims(store, ctx, report, [*snapshots, *derived])
         clock.lap("write_dims")
 
         hidden = ("clean_dates", "classified")

@@ -6,9 +6,11 @@ from __future__ import annotations
 from recsys_spark.commands import (
     als_cmd,
     bandit_cmd,
+    catalog_cmd,
     clean_cmd,
     features_cmd,
     loop_cmd,
+    readout_cmd,
     report_cmd,
     response_cmd,
     run_cmd,
@@ -19,6 +21,6 @@ from recsys_spark.commands import (
 )
 
 # In the order `recsys --help` lists them: the pipeline first, then stages, then administration.
-COMMAND_MODULES = [run_cmd, simulate_cmd, clean_cmd, features_cmd, similarity_cmd, als_cmd,
-                   response_cmd, bandit_cmd, loop_cmd, report_cmd, sql_cmd,
+COMMAND_MODULES = [run_cmd, simulate_cmd, catalog_cmd, clean_cmd, features_cmd, similarity_cmd,
+                   als_cmd, response_cmd, bandit_cmd, readout_cmd, loop_cmd, report_cmd, sql_cmd,
                    tables_cmd]

@@ -2,7 +2,8 @@
 
 With no raw data in the landing folder for the days to run, the seeded shop simulator writes
 them first (the ``simulate:`` preset, or ``--preset``). Then `clean` runs for each day and the
-model stages for the last day; a summary table is printed at the end. The exit code is the
+model stages for the last day; a summary table is printed at the end. With ``--input`` the
+pipeline runs on your own logs instead and never simulates (run_input.py). The exit code is the
 failing stage's (see recsys_spark/errors.py); later stages do not run.
 """
 from __future__ import annotations
@@ -14,11 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from recsys_spark.commands.run_input import add_input_options, check_input_options, prepare_input_run
 from recsys_spark.commands.session import config_from_args, stage_session
 from recsys_spark.config import AppConfig
 from recsys_spark.errors import EXIT_BUG, EXIT_OK, ConfigError, exit_code_for, one_line
 from recsys_spark.paths import is_local, normalize_root
-from recsys_spark.pipeline import StageOutcome, run_pipeline, select_stages
+from recsys_spark.pipeline import StageOutcome, load_stage, run_pipeline, select_stages
 from recsys_spark.runs import parse_run_date
 from recsys_spark.textformat import render_table
 
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                      help="skip the HTML report written after a successful run")
     run.add_argument("--allow-empty", action="store_true",
                      help="accept a day without input records (default: clean fails, exit 3)")
+    add_input_options(run)
     run.set_defaults(func=cmd_run)
 
 
@@ -74,6 +77,7 @@ def landing_has_events(landing_root: str, dates: list[dt.date]) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    check_input_options(args)
     config = config_from_args(args)
     dates = run_dates(config, args)
     if args.parallel < 1:
@@ -82,14 +86,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     stages = select_stages(only, args.from_stage)
     started = time.time()
     with stage_session(config, "recsys-run") as session:
-        if not landing_has_events(config.landing.root, dates):
+        load = load_stage
+        if args.input:  # your own logs: import the catalog, clean the input once; no simulator
+            plan = prepare_input_run(session, config, args,
+                                     (dates[0], dates[-1]) if args.start_date else None)
+            config, dates, load = plan.config, plan.dates, plan.load
+        elif not landing_has_events(config.landing.root, dates):
             if args.no_simulate:
                 raise ConfigError(f"no raw events under {config.landing.root}/events for "
                                   f"{dates[0]}..{dates[-1]} (and --no-simulate was given)")
             _simulate(session, config, args.preset, dates)
         print(f"running {', '.join(stages)} for {dates[0]}..{dates[-1]}", file=sys.stderr)
         result = run_pipeline(session.spark, session.store, config, dates, stages,
-                              on_stage_done=_progress, parallel=args.parallel,
+                              on_stage_done=_progress, load=load, parallel=args.parallel,
                               stage_options={"clean": {"allow_empty": args.allow_empty}})
         if result.succeeded and "response" in stages:
             _evaluate_against_truth(session, config, dates[-1])

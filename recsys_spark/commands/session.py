@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,8 +32,16 @@ def _run_date(text: str) -> dt.date:
 
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
-    """Validated config; raises ConfigError before any Spark work starts."""
-    return load_config(args.config, args.overrides)
+    """Validated config; raises ConfigError before any Spark work starts. With ``--profile``
+    the Spark settings also turn on the job profile (recsys_spark/profiling.py); Spark
+    settings are not part of a run's identity, so run ids do not change."""
+    config = load_config(args.config, args.overrides)
+    if getattr(args, "profile", False):
+        from recsys_spark.profiling import profile_settings
+
+        config = dataclasses.replace(config, spark=dataclasses.replace(
+            config.spark, ui_enabled=True, extra={**config.spark.extra, **profile_settings()}))
+    return config
 
 
 @dataclass

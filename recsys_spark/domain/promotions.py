@@ -1,4 +1,10 @@
-"""When a promotion may be served: active on the day, with budget left. Defined once.
+"""What a promotion is and when it may be served: its types, active on the day, with budget
+left. Defined once.
+
+- Types (:data:`PROMO_TYPES`): percent_off and coupon take ``discount_value`` as a fraction of
+  the basket (:data:`FRACTION_PROMO_TYPES`); amount_off_over_threshold, gift and free_shipping
+  as an amount in EUR (the discount, the gift's value, the shipping saved), for a basket of at
+  least ``min_spend``.
 
 - Active on day D: ``start_date <= D <= end_date``; a null start or end leaves that side open.
 - ``budget`` is the maximum number of redemptions; **null means unlimited** (never exhausted).
@@ -8,6 +14,10 @@
   (:func:`spend_start`).
 - Remaining budget = budget - spent (null when unlimited); a promotion with budget left has a
   null budget or remaining > 0.
+- Targeting: a promotion with eligible (top-level) categories is for users who have interacted
+  with one of them (:func:`user_categories`); no eligible categories = everyone
+  (:func:`is_targeted_at`). The response stage scores only such pairs; the bandit's audit
+  refuses to publish any other.
 """
 from __future__ import annotations
 
@@ -16,7 +26,13 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.domain.events import PROMO_REDEEM
+from recsys_spark.domain.events import INTEREST_EVENT_TYPES, PROMO_REDEEM, top_level
+
+PERCENT_OFF, AMOUNT_OFF_OVER_THRESHOLD, GIFT, FREE_SHIPPING, COUPON = (
+    "percent_off", "amount_off_over_threshold", "gift", "free_shipping", "coupon")
+PROMO_TYPES: tuple[str, ...] = (PERCENT_OFF, AMOUNT_OFF_OVER_THRESHOLD, GIFT, FREE_SHIPPING, COUPON)
+# Types whose discount_value is a fraction of the basket (0 < value <= 1).
+FRACTION_PROMO_TYPES: tuple[str, ...] = (PERCENT_OFF, COUPON)
 
 
 def is_active(run_date: dt.date) -> Column:
@@ -67,3 +83,28 @@ def servable_promotions(promotions_df: DataFrame, events_df: DataFrame, run_date
                     "budget", spent.cast("long").alias("redeemed"),
                     remaining.alias("remaining_budget"))
             .filter(F.col("remaining_budget").isNull() | (F.col("remaining_budget") > 0)))
+
+
+def user_categories(events_df: DataFrame, latest_features_df: DataFrame | None,
+                    run_date: dt.date) -> DataFrame:
+    """user_id, categories: the top-level categories the user has interacted with (events up
+    to ``run_date``), plus the top categories of the latest user_features snapshot if given."""
+    from_events_df = (events_df
+                      .filter(F.col("user_id").isNotNull()
+                              & F.col("event_type").isin(*INTEREST_EVENT_TYPES)
+                              & F.col("category").isNotNull()
+                              & (F.col("event_date") <= F.lit(run_date)))
+                      .select("user_id", top_level(F.col("category")).alias("category")))
+    parts = [from_events_df]
+    if latest_features_df is not None:
+        parts.append(latest_features_df.select(
+            "user_id", F.explode(F.transform("top_categories", top_level)).alias("category")))
+    union_df = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    return union_df.groupBy("user_id").agg(F.array_sort(F.collect_set("category")).alias("categories"))
+
+
+def is_targeted_at(eligible_categories: Column, categories: Column) -> Column:
+    """True when a promotion with ``eligible_categories`` may go to a user with ``categories``
+    (from :func:`user_categories`; null = none known): no eligible categories, or an overlap."""
+    return ((F.size(eligible_categories) == 0)
+            | F.coalesce(F.arrays_overlap(eligible_categories, categories), F.lit(False)))

@@ -193,3 +193,47 @@ def ope_estimates(snapshot: Snapshot, run_date: dt.date) -> pd.DataFrame:
     return (day_df.select("run_date", "run_id", "dataset", "policy", "estimator", "estimate",
                           "ci_lower", "ci_upper", "n", "true_value")
             .orderBy("dataset", "policy", "estimator").toPandas())
+
+
+def ab_readout(snapshot: Snapshot, run_date: dt.date) -> pd.DataFrame:
+    """The A/B readout at the latest run date <= ``run_date``.
+
+    Returns:
+        columns run_date, window_days, dimension, dim_value, metric, control_users,
+        treated_users, control_mean, treated_mean, uplift, ci_low, ci_high, p_value, incremental,
+        observed_holdout_share, srm_p_value, srm_flag, in the table's order of dimensions.
+
+    Raises:
+        MissingInput: no ab_readout rows on or before ``run_date``.
+    """
+    hint = f"recsys readout --run-date {run_date}"
+    out = (_as_of(snapshot, "ab_readout", run_date, hint)
+           .select("run_date", "window_days", "dimension", "dim_value", "metric", "control_users",
+                   "treated_users", "control_mean", "treated_mean", "uplift", "ci_low", "ci_high",
+                   "p_value", "incremental", "observed_holdout_share", "srm_p_value", "srm_flag")
+           .orderBy(F.expr("CASE dimension WHEN 'all' THEN 0 WHEN 'segment' THEN 1 ELSE 2 END"),
+                    "dim_value", "metric").toPandas())
+    if out.empty:
+        raise MissingInput(f"ab_readout of {run_date} has no rows (no plans in its window)", hint)
+    return out
+
+
+def policy_monitor_trend(snapshot: Snapshot, run_date: dt.date, days: int = 30) -> pd.DataFrame:
+    """The policy monitor's overall figures (key 'all') of the ``days`` run dates up to
+    ``run_date``.
+
+    Returns:
+        columns run_date, metric, value, threshold, flagged, sorted by metric, run_date.
+
+    Raises:
+        MissingInput: no policy_monitor rows in those days.
+    """
+    hint = f"recsys readout --run-date {run_date}"
+    out = (snapshot.read("policy_monitor", hint, partition_filters=[
+        ("run_date", ">", run_date - dt.timedelta(days=days)), ("run_date", "<=", run_date)])
+        .filter(F.col("key") == "all")
+        .select("run_date", "metric", "value", "threshold", "flagged")
+        .orderBy("metric", "run_date").toPandas())
+    if out.empty:
+        raise MissingInput(f"policy_monitor has no rows in the {days} days up to {run_date}", hint)
+    return out

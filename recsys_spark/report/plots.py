@@ -185,3 +185,39 @@ def ope_plot(estimates: pd.DataFrame) -> Figure:
         ax.set_title(f"{dataset}: policy value (95% CI)")
         ax.legend(fontsize="small")
     return fig
+
+
+def readout_plot(readout: pd.DataFrame) -> Figure:
+    """One panel per metric: the uplift (treated - control) with its CI per dimension value,
+    the overall row first; a zero line."""
+    metrics = list(dict.fromkeys(readout["metric"]))
+    fig, axes = _grid(len(metrics), 3, (4.5, 3.5))
+    for ax, metric in zip(axes, metrics, strict=True):
+        rows = readout[(readout["metric"] == metric) & readout["uplift"].notna()]
+        labels = [v if d == "all" else f"{d}:{v}" for d, v in zip(rows["dimension"], rows["dim_value"],
+                                                                   strict=True)]
+        y = np.arange(len(rows))[::-1]
+        err = np.vstack([rows["uplift"] - rows["ci_low"], rows["ci_high"] - rows["uplift"]])
+        ax.errorbar(rows["uplift"], y, xerr=np.clip(np.nan_to_num(err), 0, None), fmt="o", capsize=3)
+        ax.axvline(0.0, color="black", linewidth=0.8, linestyle=":")
+        ax.set_yticks(y, labels, fontsize="small")
+        ax.set_title(f"{metric}: uplift (CI)")
+    return fig
+
+
+def monitor_plot(trend: pd.DataFrame) -> Figure:
+    """One panel per monitored figure: its value per run date, its threshold dashed, flagged
+    days in red."""
+    metrics = list(dict.fromkeys(trend["metric"]))
+    fig, axes = _grid(len(metrics), 3, (4.0, 3.0))
+    for ax, metric in zip(axes, metrics, strict=True):
+        rows = trend[trend["metric"] == metric]
+        ax.plot(rows["run_date"], rows["value"], marker="o")
+        flagged = rows[rows["flagged"].fillna(False).astype(bool)]
+        ax.plot(flagged["run_date"], flagged["value"], "o", color="red")
+        limits = rows["threshold"].dropna()
+        if len(limits):
+            ax.axhline(float(limits.iloc[-1]), color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(metric)
+        ax.tick_params(axis="x", labelrotation=45, labelsize="small")
+    return fig

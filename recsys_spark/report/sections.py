@@ -144,9 +144,45 @@ def activity_section(snapshot: Snapshot, run_date: dt.date, days: int = 14) -> S
     return section
 
 
+def readout_section(snapshot: Snapshot, run_date: dt.date) -> Section:
+    """The A/B readout: holdout vs treated users, overall, per segment and per promo type."""
+    section = Section("readout", "A/B readout: holdout vs treated users",
+                      "Difference in means of treated minus holdout users over the readout "
+                      "window, with its confidence interval (Welch, normal) and p-value; the "
+                      "sample-ratio check compares the holdout share with bandit.holdout_share.")
+    with unless_missing(section):
+        readout = gm.ab_readout(snapshot, run_date)
+        first = readout.iloc[0]
+        section.tables.append(Table(f"Readout of {first['run_date']} over {first['window_days']} days",
+                                    readout.drop(columns=["run_date", "window_days"])))
+        section.figures.append(("uplift per metric with confidence intervals",
+                                plots.readout_plot(readout)))
+        flagged = readout[readout["srm_flag"].fillna(False).astype(bool)]
+        if len(flagged):
+            section.notes.append(f"Sample-ratio mismatch on {len(flagged)} rows (e.g. "
+                                 f"{flagged['dimension'].iloc[0]} {flagged['dim_value'].iloc[0]}): "
+                                 "the split is not what the holdout hashing gives; distrust them.")
+    return section
+
+
+def monitor_section(snapshot: Snapshot, run_date: dt.date, days: int = 30) -> Section:
+    """Trends of the policy monitor's overall figures."""
+    section = Section("monitor", "Policy monitor",
+                      f"Overall figures of the live policy per run date ({days} days up to "
+                      f"{run_date}); dashed: the threshold, red: a flagged day.")
+    with unless_missing(section):
+        trend = gm.policy_monitor_trend(snapshot, run_date, days)
+        latest = trend[trend["run_date"] == trend["run_date"].max()]
+        section.tables.append(Table(f"Latest figures ({latest['run_date'].iloc[0]})",
+                                    latest.drop(columns=["run_date"])))
+        section.figures.append(("policy monitor trends", plots.monitor_plot(trend)))
+    return section
+
+
 # The report's sections, in page order.
 REPORT_SECTIONS: tuple[SectionBuilder, ...] = (quality_section, ranking_section, response_section,
-                                               bandit_section, loop_section, ope_section)
+                                               bandit_section, readout_section, monitor_section,
+                                               loop_section, ope_section)
 
 
 def build_sections(snapshot: Snapshot, run_date: dt.date,

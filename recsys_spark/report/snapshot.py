@@ -17,7 +17,8 @@ from recsys_spark.tables.model import PartitionFilter
 
 # Every table a report section or notebook reads, in the order the header lists them.
 REPORT_TABLES = ("pipeline_runs", "events", "events_quarantine", "model_metrics",
-                 "bandit_arm_stats", "loop_results", "ope_estimates")
+                 "bandit_arm_stats", "ab_readout", "policy_monitor", "loop_results",
+                 "ope_estimates")
 
 
 class Snapshot:

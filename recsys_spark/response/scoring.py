@@ -12,29 +12,11 @@ import datetime as dt
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recsys_spark.domain.events import INTEREST_EVENT_TYPES, top_level
+from recsys_spark.domain.promotions import is_targeted_at
 from recsys_spark.response.feature_set import FeatureSpec, OptionalInputs, build_features
 from recsys_spark.response.labels import cutoff_timestamp
 from recsys_spark.response.model import ResponseModel
 from recsys_spark.settings.response import ResponseConfig
-
-
-def user_categories(events_df: DataFrame, latest_features_df: DataFrame | None,
-                    run_date: dt.date) -> DataFrame:
-    """user_id, categories: the top-level categories the user has interacted with (events up
-    to ``run_date``), plus the top categories of the latest user_features snapshot if given."""
-    from_events_df = (events_df
-                      .filter(F.col("user_id").isNotNull()
-                              & F.col("event_type").isin(*INTEREST_EVENT_TYPES)
-                              & F.col("category").isNotNull()
-                              & (F.col("event_date") <= F.lit(run_date)))
-                      .select("user_id", top_level(F.col("category")).alias("category")))
-    parts = [from_events_df]
-    if latest_features_df is not None:
-        parts.append(latest_features_df.select(
-            "user_id", F.explode(F.transform("top_categories", top_level)).alias("category")))
-    union_df = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
-    return union_df.groupBy("user_id").agg(F.array_sort(F.collect_set("category")).alias("categories"))
 
 
 def candidate_users(users_df: DataFrame | None, events_df: DataFrame,
@@ -70,9 +52,7 @@ def eligible_pairs(users_df: DataFrame, promotions_df: DataFrame, categories_df:
     pairs_df = users_df.crossJoin(F.broadcast(promotions_df))
     if targeting == "eligible_categories":
         pairs_df = (pairs_df.join(categories_df, on="user_id", how="left")
-                    .filter((F.size("eligible_categories") == 0)
-                            | F.coalesce(F.arrays_overlap("eligible_categories", "categories"),
-                                         F.lit(False))))
+                    .filter(is_targeted_at(F.col("eligible_categories"), F.col("categories"))))
     return pairs_df.select("user_id", "promotion_id")
 
 

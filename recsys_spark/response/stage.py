@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from recsys_spark.domain.models import RESPONSE_MODEL, RESPONSE_PROMOTION_RATE
-from recsys_spark.domain.promotions import servable_promotions, spend_start
+from recsys_spark.domain.promotions import servable_promotions, spend_start, user_categories
 from recsys_spark.paths import join_uri
 from recsys_spark.response.evaluate import evaluate
 from recsys_spark.response.feature_set import FeatureSpec, OptionalInputs
 from recsys_spark.response.model import ResponseModel, fit
-from recsys_spark.response.scoring import candidate_users, eligible_pairs, score_pairs, user_categories
+from recsys_spark.response.scoring import candidate_users, eligible_pairs, score_pairs
 from recsys_spark.response.train import build_training_data, training_set_rows
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.settings.response import ResponseConfig

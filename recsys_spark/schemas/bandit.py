@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DateType,
     DoubleType,
@@ -48,6 +49,25 @@ USER_PROMOTIONS = StructType([
     col("is_holdout", BooleanType(), "user is in the stable control group (no promotion)",
         nullable=False),
     col("run_id", StringType(), "run that chose it", nullable=False),
+    col("run_date", DateType(), "run date", nullable=False),
+])
+
+USER_PROMOTIONS_QUARANTINE = StructType([
+    col("user_id", StringType(), "user", nullable=False),
+    col("rank", IntegerType(), "slot as chosen (0 on a holdout row)"),
+    col("promotion_id", StringType(), "promotion chosen (null on a holdout row)"),
+    col("policy", StringType(), "policy that chose it"),
+    col("score", DoubleType(), "the policy's score"),
+    col("expected_response", DoubleType(), "user lift * segment posterior mean"),
+    col("propensity", DoubleType(), "probability the policy shows it in this slot"),
+    col("is_exploration", BooleanType(), "chosen although greedy would not have chosen it"),
+    col("is_holdout", BooleanType(), "the row says the user is in the control group"),
+    col("expected_redemptions", DoubleType(), "expected_response x P(visit): what the budget counts"),
+    col("reasons", ArrayType(StringType()), "hard constraints or invariants the row breaks "
+        "(bandit/audit.py: slot_duplicate, too_many_slots, propensity_out_of_range, "
+        "duplicate_promotion, two_of_one_type, not_servable, over_budget, frequency_cap, "
+        "ineligible_category, holdout_treated)", nullable=False),
+    col("run_id", StringType(), "run whose publish the audit stopped", nullable=False),
     col("run_date", DateType(), "run date", nullable=False),
 ])
 
@@ -102,6 +122,17 @@ TABLES = {
                 "       THEN 0.0 ELSE 1.0 END) AS redeem_rate\n"
                 "FROM groups g LEFT JOIN redeems r ON r.user_id = g.user_id GROUP BY g.is_holdout"),
         }),
+    "user_promotions_quarantine": TableSpec(
+        "user_promotions_quarantine", USER_PROMOTIONS_QUARANTINE,
+        "Rows of a bandit run that broke a hard constraint, with the reasons; such a run published "
+        "nothing (exit code 3). A run date's partition holds its last attempt (emptied when a "
+        "rerun passes the audit).",
+        partition_by=("run_date",), keys=(), written_by="bandit",
+        example_queries={"Why the last stopped run stopped": (
+            "SELECT reason, count(*) AS rows FROM user_promotions_quarantine\n"
+            "LATERAL VIEW explode(reasons) r AS reason\n"
+            "WHERE run_date = (SELECT max(run_date) FROM user_promotions_quarantine)\n"
+            "GROUP BY reason ORDER BY rows DESC")}),
     "ope_estimates": TableSpec(
         "ope_estimates", OPE_ESTIMATES,
         "Off-policy value estimates (IPS, SNIPS, DM, DR) with bootstrap 95% CIs.",

@@ -1,4 +1,5 @@
-"""Tables written by the clean stage: events, events_quarantine, items, users, promotions."""
+"""Tables written by the clean stage and `recsys catalog import`: events, events_quarantine,
+the dimensions items, users, promotions, and catalog_quarantine."""
 from __future__ import annotations
 
 from pyspark.sql.types import (
@@ -67,7 +68,9 @@ ITEMS = StructType([
     col("brand", StringType(), "brand"),
     col("price", DoubleType(), "list price in EUR"),
     col("name", StringType(), "display name"),
-    col("run_id", StringType(), "clean run that loaded the snapshot", nullable=False),
+    col("origin", StringType(), "catalog (a shop's catalog: imported or a landing snapshot) | "
+        "derived (built by clean from the logs: last seen category, brand, price)"),
+    col("run_id", StringType(), "run that wrote the row (clean or catalog import)", nullable=False),
 ])
 
 USERS = StructType([
@@ -75,7 +78,7 @@ USERS = StructType([
     col("signup_date", DateType(), "signup date"),
     col("region", StringType(), "region"),
     col("device", StringType(), "main device"),
-    col("run_id", StringType(), "clean run that loaded the snapshot", nullable=False),
+    col("run_id", StringType(), "run that wrote the row (clean or catalog import)", nullable=False),
 ])
 
 PROMOTIONS = StructType([
@@ -90,7 +93,25 @@ PROMOTIONS = StructType([
     col("end_date", DateType(), "last day (inclusive); null = no end"),
     col("budget", LongType(), "maximum redemptions; null = unlimited. Served while active and "
         "redemptions so far < budget (recsys_spark/domain/promotions.py)"),
-    col("run_id", StringType(), "clean run that loaded the snapshot", nullable=False),
+    col("origin", StringType(), "catalog (imported or a landing snapshot) | derived (built by "
+        "clean from the logs, e.g. the Open Bandit arms)"),
+    col("run_id", StringType(), "run that wrote the row (clean or catalog import)", nullable=False),
+])
+
+CATALOG_QUARANTINE = StructType([
+    col("run_id", StringType(), "catalog import run that rejected the record", nullable=False),
+    col("run_date", DateType(), "the import's --as-of date (partition column)", nullable=False),
+    col("dimension", StringType(), "items | promotions | users (partition column)",
+        nullable=False),
+    col("source_file", StringType(), "catalog file", nullable=False),
+    col("record_number", LongType(), "1-based line (CSV: the header is line 1; JSON Lines) or "
+        "row (Parquet) in the file", nullable=False),
+    col("raw_record", StringType(), "the record as text (Parquet: as JSON)"),
+    col("reasons", ArrayType(StringType()), "reason codes: malformed_record, bad_key, "
+        "duplicate_key, missing_required, bad_type, unknown_promo_type, negative_budget, "
+        "end_before_start, out_of_range (docs/real_data.md)", nullable=False),
+    col("record_key", StringType(), "the record's key (item_id, promotion_id, user_id) when it "
+        "could be read; users: HMAC pseudonym when privacy is on"),
 ])
 
 TABLES = {
@@ -114,10 +135,22 @@ TABLES = {
         example_queries={"Rejects by reason": (
             "SELECT run_date, reason, count(*) FROM events_quarantine\n"
             "LATERAL VIEW explode(reasons) r AS reason GROUP BY run_date, reason")}),
-    "items": TableSpec("items", ITEMS, "Item catalog, latest snapshot.", keys=("item_id",),
+    "items": TableSpec("items", ITEMS, "Item catalog, latest state: a shop's catalog (`recsys "
+                       "catalog import` or the landing snapshot), or where none exists, derived "
+                       "by clean from the events.", keys=("item_id",),
                        written_by="clean", write_mode="snapshot"),
-    "users": TableSpec("users", USERS, "Users, latest snapshot.", keys=("user_id",),
-                       written_by="clean", write_mode="snapshot"),
-    "promotions": TableSpec("promotions", PROMOTIONS, "Promotions, latest snapshot.",
+    "users": TableSpec("users", USERS, "Users, latest state (`recsys catalog import` or the landing "
+                       "snapshot).", keys=("user_id",), written_by="clean", write_mode="snapshot"),
+    "promotions": TableSpec("promotions", PROMOTIONS, "Promotions, latest state (`recsys catalog "
+                            "import`, the landing snapshot, or the Open Bandit arms).",
                             keys=("promotion_id",), written_by="clean", write_mode="snapshot"),
+    "catalog_quarantine": TableSpec(
+        "catalog_quarantine", CATALOG_QUARANTINE,
+        "Catalog records `recsys catalog import` rejected, with reason codes; replaced per "
+        "(as-of date, dimension). Written only when the import passed its gate.",
+        partition_by=("run_date", "dimension"), keys=("source_file", "record_number"),
+        written_by="catalog import",
+        example_queries={"Rejects by reason": (
+            "SELECT run_date, dimension, reason, count(*) FROM catalog_quarantine\n"
+            "LATERAL VIEW explode(reasons) r AS reason GROUP BY run_date, dimension, reason")}),
 }

@@ -13,12 +13,11 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from recsys_spark.domain.promotions import PROMO_TYPES
 from recsys_spark.schemas.spec import TableSpec, col
 
-# The promotion types of the catalog (RAW_FORMAT.md). Per-type responsiveness is one column per
-# type so the response model and the bandit can use them without parsing maps.
-PROMO_TYPES: tuple[str, ...] = ("percent_off", "amount_off_over_threshold", "gift", "free_shipping",
-                                "coupon")
+# Per-type responsiveness is one column per promotion type (recsys_spark/domain/promotions.py)
+# so the response model and the bandit can use them without parsing maps.
 
 _RUN = [
     col("run_id", StringType(), "run that computed the row", nullable=False),

@@ -57,6 +57,17 @@ class BanditConfig:
     bootstrap_replicates: int = 200
     bootstrap_blocks: int = 1000
     ope_train_fraction: float = 0.5
+    # A/B readout (`recsys readout`): holdout vs treated users over the last readout_window_days;
+    # a sample-ratio-mismatch p-value below readout_srm_alpha flags the readout's rows.
+    readout_window_days: int = 14
+    readout_confidence: float = 0.95
+    readout_srm_alpha: float = 0.001
+    # Policy monitor (policy_monitor): a figure above its threshold flags the run (never fails it).
+    monitor_max_exploration_rate: float = 0.5
+    monitor_max_psi: float = 0.25
+    monitor_max_budget_burn_rate: float = 0.2    # share of a budget redeemed per day
+    monitor_max_frequency_cap_share: float = 0.5
+    monitor_max_ece_drift: float = 0.05
 
     def __post_init__(self) -> None:
         checks = [
@@ -84,6 +95,16 @@ class BanditConfig:
             ("bootstrap_replicates", self.bootstrap_replicates >= 10, "must be >= 10"),
             ("bootstrap_blocks", self.bootstrap_blocks >= 10, "must be >= 10"),
             ("ope_train_fraction", 0.0 < self.ope_train_fraction < 1.0, "must be in (0, 1)"),
+            ("readout_window_days", self.readout_window_days >= 1, "must be >= 1"),
+            ("readout_confidence", 0.0 < self.readout_confidence < 1.0, "must be in (0, 1)"),
+            ("readout_srm_alpha", 0.0 < self.readout_srm_alpha < 1.0, "must be in (0, 1)"),
+            ("monitor_max_exploration_rate", 0.0 <= self.monitor_max_exploration_rate <= 1.0,
+             "must be in [0, 1]"),
+            ("monitor_max_psi", self.monitor_max_psi >= 0.0, "must be >= 0"),
+            ("monitor_max_budget_burn_rate", self.monitor_max_budget_burn_rate >= 0.0, "must be >= 0"),
+            ("monitor_max_frequency_cap_share", 0.0 <= self.monitor_max_frequency_cap_share <= 1.0,
+             "must be in [0, 1]"),
+            ("monitor_max_ece_drift", self.monitor_max_ece_drift >= 0.0, "must be >= 0"),
         ]
         for name, ok, why in checks:
             if not ok:

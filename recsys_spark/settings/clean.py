@@ -94,6 +94,18 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class CatalogImportConfig:
+    """`recsys catalog import`: the gate on a file's bad records."""
+
+    # A file whose share of quarantined records is above this commits nothing (exit 3).
+    max_bad_share: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_bad_share <= 1.0:
+            raise ValueError(f"max_bad_share: must be within [0, 1], got {self.max_bad_share}")
+
+
+@dataclass(frozen=True)
 class CleanConfig:
     """Settings of the clean stage."""
 
@@ -132,6 +144,7 @@ class CleanConfig:
     max_broadcast_marks: int = 2_000_000
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    catalog: CatalogImportConfig = field(default_factory=CatalogImportConfig)
 
     def __post_init__(self) -> None:
         for source, zone in self.time_zones.items():

@@ -12,9 +12,6 @@ from typing import Any, Literal
 
 PresetName = Literal["tiny", "demo", "bench-1m", "bench-10m", "realistic"]
 
-PROMO_TYPES: tuple[str, ...] = ("percent_off", "amount_off_over_threshold", "gift", "free_shipping",
-                                "coupon")
-
 
 def _check_rate(name: str, value: float, upper: float = 1.0) -> None:
     if not 0.0 <= value <= upper:

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recsys_spark.settings.simulate import SimulatorConfig
-from recsys_spark.simulate import dirt
+from recsys_spark.simulate import budgets, dirt
 from recsys_spark.simulate import landing as landing_io
 from recsys_spark.simulate.behaviour import BUILTIN_POLICY
 from recsys_spark.simulate.events import raw_behaviour, readable_events, visitor_rows
@@ -61,6 +61,7 @@ class SimulationSummary:
     defects: dict[str, int] = field(default_factory=dict)
     impressions: int = 0
     plan_rows_ignored: int = 0           # user_promotions rows naming unknown users/promotions
+    refused_redeems: int = 0             # redemptions past a promotion's budget (budgets.py)
 
 
 def generate(spark: SparkSession, sim_config: SimulatorConfig, landing_root: str,
@@ -89,7 +90,8 @@ def generate(spark: SparkSession, sim_config: SimulatorConfig, landing_root: str
     day_indexes = list(range(days))
     raw_df = raw_behaviour(world, visitor_rows(spark, world, day_indexes), plan=False)
     events_df = readable_events(spark, world, raw_df, [BUILTIN_POLICY])
-    summary = _write_days(spark, world, landing, events_df, day_indexes, users_df)
+    spent_df = budgets.spend_before(spark, landing.root, start_date)
+    summary = _write_days(spark, world, landing, events_df, day_indexes, users_df, spent_df)
     users_df.unpersist()
     return summary
 
@@ -127,7 +129,8 @@ def respond(spark: SparkSession, sim_config: SimulatorConfig, landing_root: str,
                        F.coalesce("plan_policy", F.lit(0)).alias("plan_policy")))
     events_df = readable_events(spark, world, raw_behaviour(world, rows_df, plan=True), policies)
     users_df = _users_df(spark, world)
-    summary = _write_days(spark, world, landing, events_df, [day_idx], users_df)
+    spent_df = budgets.spend_before(spark, landing.root, run_date + dt.timedelta(days=1))
+    summary = _write_days(spark, world, landing, events_df, [day_idx], users_df, spent_df)
     summary.plan_rows_ignored = ignored
     meta["days_generated"] = sorted(set(meta.get("days_generated", [])) | {day_idx})
     landing.write_bytes(WORLD_FILE, json.dumps(meta, indent=2, sort_keys=True).encode("utf-8"))
@@ -187,7 +190,10 @@ def _users_df(spark: SparkSession, world: World) -> DataFrame:
 
 
 def _write_days(spark: SparkSession, world: World, landing: Landing, events_df: DataFrame,
-                day_indexes: Sequence[int], users_df: DataFrame) -> SimulationSummary:
+                day_indexes: Sequence[int], users_df: DataFrame, spent_df: DataFrame
+                ) -> SimulationSummary:
+    """Write the days' event files and ground truth; ``spent_df`` (promotion_id, spent) is what
+    each promotion's budget lost on earlier days (budgets.py)."""
     cfg, seed = world.config, world.seed
     start = world.start_date
     gen_dates = [start + dt.timedelta(days=d) for d in day_indexes]
@@ -199,6 +205,16 @@ def _write_days(spark: SparkSession, world: World, landing: Landing, events_df: 
                    .withColumn("gen_date", F.date_add(F.lit(start), F.col("gen_day")))
                    .persist(StorageLevel.DISK_ONLY))
         plan_df.count()
+    with _timed("budgets"):
+        # The shop refuses redemptions past a promotion's budget: they leave the logs and the
+        # true events (the defect plan is keyed per event, so the others keep theirs).
+        attempts_df = budgets.redeem_attempts(plan_df, budgets.budgets_frame(spark, world.promos),
+                                              spent_df).persist(StorageLevel.DISK_ONLY)
+        refused = budgets.write_budget_truth(landing, attempts_df, gen_dates)
+        generated_df = plan_df
+        if refused:
+            plan_df = plan_df.join(F.broadcast(attempts_df.filter(F.col("is_refused")).select("event_id")),
+                                   on="event_id", how="left_anti")
     lines_df = dirt.with_lines(dirt.with_files(dirt.with_dirty_fields(plan_df), cfg.dirt, seed,
                                                cfg.files_per_day),
                                cfg.generation_partitions).persist(StorageLevel.DISK_ONLY)
@@ -265,13 +281,15 @@ def _write_days(spark: SparkSession, world: World, landing: Landing, events_df: 
                    .filter(F.col("gen_date").isin(gen_dates))
                    .groupBy("defect_class").agg(F.count("*").alias("n")).collect()}
     n_lines = sum(int(r["lines"]) for r in inventory)
-    plan_df.unpersist()
+    generated_df.unpersist()
+    attempts_df.unpersist()
     lines_df.unpersist()
     summary = SimulationSummary(landing_root=landing.root, seed=seed, dates=gen_dates,
                                 events=sum(by_type.values()), lines=n_lines,
                                 files=len(written) + len(empties), by_type=dict(sorted(by_type.items())),
                                 defects=dict(sorted(defects.items())),
-                                impressions=by_type.get("promo_impression", 0))
+                                impressions=by_type.get("promo_impression", 0),
+                                refused_redeems=refused)
     log.info("simulated %s: %s events, %s lines, %s files", [d.isoformat() for d in gen_dates],
              summary.events, summary.lines, summary.files)
     return summary

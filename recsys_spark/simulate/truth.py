@@ -9,7 +9,11 @@ Layout (Parquet folders written by Spark unless noted):
 - ``response/``              user_id, promotion_id, p_redeem, p_click (true P(. | shown))
 - ``oracle/date=D/``         user_id, rank, promotion_id, p_redeem: best active promotions per user
 - ``defects/gen_date=D/``    defect_class, event_id, file, line, arrival_date, detail
-- ``true_events/gen_date=D/`` every generated event before dirt, with its defect plan
+- ``true_events/gen_date=D/`` every generated event before dirt, with its defect plan (a
+  redemption the shop refused for want of budget is not among them)
+- ``budget_ledger/gen_date=D/`` promotion_id, budget, attempted, accepted, refused redemptions
+- ``refused_redeems/gen_date=D/`` each refused redemption: event_id, user_id, promotion_id,
+  event_time, budget, spent_before, attempt (simulate/budgets.py)
 """
 from __future__ import annotations
 

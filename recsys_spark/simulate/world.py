@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys_spark.settings.simulate import PROMO_TYPES, SimulatorConfig
+from recsys_spark.domain.promotions import PROMO_TYPES
+from recsys_spark.settings.simulate import SimulatorConfig
 from recsys_spark.simulate import realistic, rng
 
 TOP_CATEGORIES = ("electronics", "fashion", "home", "beauty", "sports", "toys", "books", "grocery",

@@ -200,6 +200,6 @@ def test_an_unlimited_promotion_is_served_and_only_the_windows_of_events_are_rea
     run = store.read("pipeline_runs").first()
     assert dict(run["inputs"]) == {"events": 0, "promotions": 0, "promotion_scores": 0}
     assert store.late_version == 1
-    assert report.quality["budget"] == "pass"
+    assert report.quality["over_budget"] == report.quality["not_servable"] == "pass"
     # one file per day: Nov 11..20 for the promo events, Nov 14..20 for the visit window
     assert report.files_read["events"] == 10 + 7

@@ -12,7 +12,7 @@ from recsys_spark.clean.privacy import hmac_hex
 from recsys_spark.settings.clean import PrivacyConfig
 from tests.clean.helpers import read_table, run_clean, with_clean
 from tests.conftest import REPO_ROOT
-from tests.factories import make_config
+from tests.factories import frame, make_config
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 REES46_FILE = FIXTURES / "rees46" / "2019-Oct-excerpt.csv"
@@ -59,6 +59,15 @@ def test_rees46_adapter_with_pseudonymized_users(spark, tmp_path, monkeypatch):
     m = report.metrics
     assert (m["records_in"], m["clean"], m["quarantined"], m["duplicates_in_run"]) == (20, 16, 3, 1)
 
+    # No catalog: the items dimension is derived from the clean events (every row of an item in
+    # the excerpt carries the same values, so the last seen ones are those).
+    items = {r["product_id"]: (r["product_id"], r["category_code"] or None, r["brand"] or None,
+                               float(r["price"]), None, "derived") for r in good}
+    assertDataFrameEqual(read_table(spark, config, "items").drop("run_id"), spark.createDataFrame(
+        list(items.values()), "item_id string, category string, brand string, price double, "
+                              "name string, origin string"))
+    assert len(items) == 13 and report.notes["derived.items"] == "from the logs"
+
 
 @pytest.mark.stage
 def test_obd_adapter_impressions_and_clicks(spark, tmp_path):
@@ -69,9 +78,9 @@ def test_obd_adapter_impressions_and_clicks(spark, tmp_path):
     for policy in ("random", "bts"):
         with (FIXTURES / "obd" / policy / "men" / "men.csv").open() as fh:
             for r in csv.DictReader(fh):
-                base = f"obd-{policy}-men-{r['']}"
+                base = f"obd-{policy}-men-{r['']}"   # session and anonymous visitor of the row
                 row = (_utc(r["timestamp"]), f"men-{r['item_id']}", int(r["position"]),
-                       float(r["propensity_score"]), policy, base, None, r["user_feature_0"])
+                       float(r["propensity_score"]), policy, base, base, r["user_feature_0"])
                 want.append((base, "promo_impression", *row))
                 if r["click"] == "1":
                     want.append((base + "-click", "promo_click", *row))
@@ -84,6 +93,18 @@ def test_obd_adapter_impressions_and_clicks(spark, tmp_path):
               "position int, propensity double, policy string, session_id string, user_id string, "
               "user_feature_0 string"))
     assert (report.metrics["records_in"], report.metrics["input_files"]) == (55, 2)
+
+    # Dimensions from item_context.csv (34 items of campaign men, in both policy folders): each
+    # item is an arm, i.e. a promotion of the same id, always active, budget null = unlimited.
+    with (FIXTURES / "obd" / "random" / "men" / "item_context.csv").open() as fh:
+        arms = [f"men-{r['item_id']}" for r in csv.DictReader(fh)]
+    assert len(arms) == 34
+    assertDataFrameEqual(read_table(spark, config, "items").drop("run_id"), spark.createDataFrame(
+        [(a, "men", None, None, None, "derived") for a in arms],
+        "item_id string, category string, brand string, price double, name string, origin string"))
+    assertDataFrameEqual(
+        read_table(spark, config, "promotions").drop("run_id"),
+        frame(spark, "promotions", [dict(promotion_id=a, origin="derived") for a in arms]).drop("run_id"))
 
 
 @pytest.mark.unit

@@ -17,7 +17,7 @@ from recsys_spark.runs import RunContext
 from recsys_spark.settings.features import FeaturesConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
-from tests.factories import event, frame, make_config, nullable_schema
+from tests.factories import EVENTS_PARTITIONS, event, frame, make_config, nullable_schema
 
 RUN_DATE = dt.date(2026, 11, 30)
 CFG = FeaturesConfig(windows_days=(7, 30), k=2, top_categories=2, rate_prior_strength=2.0,
@@ -60,10 +60,10 @@ def inline_rows() -> list[dict]:
 
 
 def write_inputs(spark, store: TableStore, rows: list[dict]) -> None:
-    store.write(frame(spark, "events", rows), "events", "overwrite", COMMIT, partition_by=["event_date"])
+    store.write(frame(spark, "events", rows), "events", "overwrite", COMMIT, partition_by=EVENTS_PARTITIONS)
     start, end = dt.date(2026, 11, 1), dt.date(2026, 12, 31)
-    promos = [("p1", "ten off", "percent_off", 0.1, 0.0, [], start, end, 100, "r"),
-              ("p2", "coupon", "coupon", 0.2, 0.0, ["home"], start, end, 100, "r")]
+    promos = [("p1", "ten off", "percent_off", 0.1, 0.0, [], start, end, 100, "catalog", "r"),
+              ("p2", "coupon", "coupon", 0.2, 0.0, ["home"], start, end, 100, "catalog", "r")]
     store.write(spark.createDataFrame(promos, nullable_schema("promotions")), "promotions", "overwrite",
                 COMMIT)
     users = [("u1", dt.date(2026, 1, 1), "eu", "web", "r"), ("u3", dt.date(2026, 1, 1), "eu", "app", "r"),
@@ -190,7 +190,7 @@ def _segment_world(spark, store: TableStore) -> None:
             rows.append(event(n, f"2026-11-{20 + d:02d}", "purchase", u, item_id="i1",
                               category="home.garden", price=200.0 if group == 0 else 15.0, quantity=1,
                               promotion_id="p1" if group == 0 else None))
-    store.write(frame(spark, "events", rows), "events", "overwrite", COMMIT, partition_by=["event_date"])
+    store.write(frame(spark, "events", rows), "events", "overwrite", COMMIT, partition_by=EVENTS_PARTITIONS)
 
 
 @pytest.mark.stage

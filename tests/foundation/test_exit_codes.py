@@ -138,7 +138,7 @@ def test_run_with_an_unknown_stage_exits_2_before_spark(tmp_path):
     assert result.returncode == EXIT_USER_ERROR
     assert stderr_lines(result) == [
         "recsys: error: unknown stage 'nope' (stages: clean, features, similarity, als, "
-        "response, bandit)"]
+        "response, bandit, readout)"]
 
 
 # ----------------------------------------------------------------- 1: a bug keeps its traceback

@@ -16,6 +16,8 @@ TITLES = {
     "ranking": "Recommendations: ALS and item similarity against baselines",
     "response": "Response model: calibration and AUC",
     "bandit": "Bandit arm posteriors per segment",
+    "readout": "A/B readout: holdout vs treated users",
+    "monitor": "Policy monitor",
     "loop": "Closed loop: cumulative reward and regret per policy",
     "ope": "Off-policy evaluation",
 }

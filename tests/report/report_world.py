@@ -93,6 +93,29 @@ def ope_estimates() -> list[dict]:
             for estimator, value in (("ips", 0.05), ("dr", 0.055))]
 
 
+# ab_readout: (dimension, value, metric, control mean, treated mean, uplift, ci_low, ci_high, p)
+READOUT = [("all", "all", "response_rate", 0.0, 0.25, 0.25, 0.125, 0.375, 0.001),
+           ("segment", "s0", "response_rate", 0.0, 0.5, 0.5, 0.25, 0.75, 0.0001)]
+
+
+def ab_readout() -> list[dict]:
+    return [{"window_days": 14, "dimension": d, "dim_value": v, "metric": m, "control_users": 10,
+             "treated_users": 90, "control_mean": c, "treated_mean": t, "uplift": u, "ci_low": lo,
+             "ci_high": hi, "p_value": p, "incremental": u * 90, "incremental_ci_low": lo * 90,
+             "incremental_ci_high": hi * 90, "confidence": 0.95, "expected_holdout_share": 0.1,
+             "observed_holdout_share": 0.1, "srm_p_value": 1.0, "srm_flag": False, "run_id": RUN2,
+             "run_date": DAY2}
+            for d, v, m, c, t, u, lo, hi, p in READOUT]
+
+
+def policy_monitor() -> list[dict]:
+    return [{"metric": m, "key": k, "value": v, "threshold": t, "flagged": None if t is None else v > t,
+             "run_id": run_id, "run_date": day}
+            for day, run_id, psi in ((DAY1, RUN1, 0.0), (DAY2, RUN2, 0.5))
+            for m, k, v, t in (("exploration_rate", "all", 0.25, 0.5),
+                               ("promotion_mix_psi", "all", psi, 0.25), ("promotion_share", "p1", 1.0, None))]
+
+
 def quarantine() -> list[dict]:
     return [{"run_id": RUN1 if day == DAY1 else RUN2, "run_date": day, "source": "jsonl",
              "source_file": "f.jsonl", "line_number": i + 1, "record_seq": 0, "raw_record": "{}",
@@ -101,7 +124,8 @@ def quarantine() -> list[dict]:
 
 
 ROWS = {"pipeline_runs": pipeline_runs, "events_quarantine": quarantine, "model_metrics": model_metrics,
-        "bandit_arm_stats": arm_stats, "loop_results": loop_results, "ope_estimates": ope_estimates}
+        "bandit_arm_stats": arm_stats, "loop_results": loop_results, "ope_estimates": ope_estimates,
+        "ab_readout": ab_readout, "policy_monitor": policy_monitor}
 
 
 def write_tables(spark: SparkSession, store: TableStore, tables=tuple(ROWS)) -> None:

@@ -39,7 +39,8 @@ def test_every_section_has_its_title_and_decodable_images(full_page):
     assert full_page.title == "recsys-spark report: run date 2026-11-02"   # latest run by default
     assert {k: s.title for k, s in full_page.sections.items()} == TITLES
     images = {k: len(s.images) for k, s in full_page.sections.items()}
-    assert images == {"quality": 1, "ranking": 2, "response": 1, "bandit": 1, "loop": 1, "ope": 1}
+    assert images == {"quality": 1, "ranking": 2, "response": 1, "bandit": 1, "readout": 1, "monitor": 1,
+                      "loop": 1, "ope": 1}
     for section in full_page.sections.values():
         assert section.missing == []
         for _, src in section.images:
@@ -52,7 +53,8 @@ def test_header_lists_runs_and_the_table_versions_read(full_page):
     assert {r[1] for r in runs.rows} == {world.RUN2}
     assert dict(versions.rows) == {"pipeline_runs": "0", "events": "missing", "events_quarantine": "0",
                                    "model_metrics": "0", "bandit_arm_stats": "0", "loop_results": "0",
-                                   "ope_estimates": "0"}
+                                   "ope_estimates": "0", "ab_readout": "0",
+                                   "policy_monitor": "0"}
 
 
 def test_quarantine_counts_per_run_and_reason_are_the_rows_written(full_page):
@@ -111,6 +113,20 @@ def test_loop_summary_and_ope_tables(full_page):
         ["events", "uniform", "ips", "0.05", "0.04", "0.06", ""]]
 
 
+def test_readout_section_lists_the_readout_rows(full_page):
+    readout = full_page.sections["readout"].table("Readout of 2026-11-02 over 14 days")
+    assert readout.header[:3] == ["dimension", "dim_value", "metric"]
+    assert [r[:3] + r[7:10] for r in readout.rows] == [
+        ["all", "all", "response_rate", "0.25", "0.125", "0.375"],
+        ["segment", "s0", "response_rate", "0.5", "0.25", "0.75"]]
+
+
+def test_monitor_section_lists_the_latest_overall_figures(full_page):
+    latest = full_page.sections["monitor"].table("Latest figures (2026-11-02)")
+    assert latest.header == ["metric", "value", "threshold", "flagged"]
+    assert [r[:2] for r in latest.rows] == [["exploration_rate", "0.25"], ["promotion_mix_psi", "0.5"]]
+
+
 def test_an_earlier_run_date_shows_what_existed_then(full_store):
     page = parse_report(build_report(full_store, world.DAY1).html)
     assert page.title == "recsys-spark report: run date 2026-11-01"
@@ -151,6 +167,10 @@ def test_every_section_says_what_is_missing_and_how_to_produce_it(spark, tmp_pat
                      "Run recsys response --run-date 2026-11-02 to produce it."],
         "bandit": ["Not available: table bandit_arm_stats does not exist. "
                    "Run recsys bandit --run-date 2026-11-02 to produce it."],
+        "readout": ["Not available: table ab_readout does not exist. "
+                    "Run recsys readout --run-date 2026-11-02 to produce it."],
+        "monitor": ["Not available: table policy_monitor does not exist. "
+                    "Run recsys readout --run-date 2026-11-02 to produce it."],
         "loop": ["Not available: table loop_results does not exist. "
                  "Run recsys simulate-loop --config <config> --days N to produce it."],
         "ope": ["Not available: table ope_estimates does not exist. "

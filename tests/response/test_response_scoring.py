@@ -7,8 +7,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from recsys_spark.domain.promotions import servable_promotions
-from recsys_spark.response.scoring import candidate_users, eligible_pairs, user_categories
+from recsys_spark.domain.promotions import servable_promotions, user_categories
+from recsys_spark.response.scoring import candidate_users, eligible_pairs
 from recsys_spark.settings.response import ResponseConfig
 from tests.factories import event, frame, nullable_schema, promotion, segment
 

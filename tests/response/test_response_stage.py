@@ -21,7 +21,7 @@ from recsys_spark.runs import RunContext
 from recsys_spark.settings.response import ResponseConfig
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo, TableStore
-from tests.factories import event, frame, make_config
+from tests.factories import EVENTS_PARTITIONS, event, frame, make_config
 from tests.interference import CommitsBeforeTheFirstWrite
 from tests.response.response_synth import RUN_DATE, expected_pairs, generate
 
@@ -50,7 +50,7 @@ def trained(spark, tmp_path_factory):
     ancient = [event(f"old{i}", dt.datetime(2026, 1, 1 + i, 9, tzinfo=dt.timezone.utc), "view",
                      "u001", item_id="i1", category="fashion.sub") for i in range(5)]
     store.write(frame(spark, "events", [*log.events, *ancient]).coalesce(1), "events", "overwrite",
-                commit, partition_by=["event_date"])
+                commit, partition_by=EVENTS_PARTITIONS)
     store.write(frame(spark, "promotions", log.promotions), "promotions", "overwrite", commit)
     users = [{"user_id": u, "run_id": "clean-run"} for u in log.user_ids]
     store.write(frame(spark, "users", users), "users", "overwrite", commit)

@@ -14,7 +14,7 @@ from recsys_spark.settings.similarity import SimilarityConfig
 from recsys_spark.similarity.stage import run_similarity
 from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import CommitInfo
-from tests.factories import event, frame, make_config
+from tests.factories import EVENTS_PARTITIONS, event, frame, make_config
 from tests.interference import CommitsBeforeTheFirstWrite
 from tests.similarity.sim_rows import clustered_world
 
@@ -31,7 +31,7 @@ def test_similarity_stage_beats_popularity_and_reruns_identically(spark, tmp_pat
     config = make_config(tmp_path, similarity=cfg)
     store = CommitsBeforeTheFirstWrite(spark, config.warehouse)
     store.write(frame(spark, "events", clustered_world()), "events", "overwrite",
-                CommitInfo(run_id="setup", stage="clean"), partition_by=["event_date"])
+                CommitInfo(run_id="setup", stage="clean"), partition_by=EVENTS_PARTITIONS)
 
     run_stage(spark, store, RunContext(config, RUN_DATE, "similarity"), run_similarity)
     metrics = {(r.model, r.metric): r.value for r in store.read("model_metrics").collect()}
