@@ -1,10 +1,8 @@
 """The audit before publish: every hard constraint and invariant found by hand, each one stopping
-the publish with its rows quarantined, and exit code 3 through the real CLI."""
+the publish with its rows quarantined, and the stage's error carries exit code 3."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,13 +16,14 @@ from recsys_spark.bandit.audit import (
     violation_summary,
     with_violations,
 )
-from recsys_spark.bandit.stage import QUARANTINE_TABLE, audit_or_stop
+from recsys_spark.bandit.stage import QUARANTINE_TABLE, audit_or_stop, run_bandit
+from recsys_spark.errors import EXIT_QUALITY_GATE
 from recsys_spark.runs import RunContext, StageReport
 from recsys_spark.settings.bandit import BanditConfig
 from recsys_spark.stage_io import Inputs
+from recsys_spark.stage_runner import run_stage
 from recsys_spark.tables import TableStore
 from tests.bandit.data import RUN_DATE, UTC, scores_rows
-from tests.conftest import REPO_ROOT
 from tests.factories import event, make_config, promotion, write_rows
 
 OUT_DDL = ("user_id string, rank int, promotion_id string, policy string, score double, "
@@ -202,18 +201,15 @@ def test_a_passing_rerun_empties_the_quarantine_of_its_run_date(spark, gate_dir)
 
 
 @pytest.mark.stage
-def test_stale_scores_for_an_ineligible_pair_exit_3_through_the_cli(spark, tmp_path):
+def test_stale_scores_for_an_ineligible_pair_stop_the_stage_with_exit_code_3(spark, tmp_path):
+    # The whole bandit stage, as `recsys bandit` runs it: the audit stops it before publishing.
+    # (That a gate error ends the CLI and spark-submit with exit 3 is tests/foundation/test_exit_codes.py.)
     store = _warehouse(spark, tmp_path, stale_scores=True)
-    args = ["bandit", "--run-date", RUN_DATE.isoformat(), "--config", str(REPO_ROOT / "conf" / "local.yaml"),
-            "--set", f"warehouse.root={store.root}", "--set", f"landing.root={tmp_path / 'landing'}",
-            "--set", "warehouse.backend=delta_rs", "--set", "spark.master=local[1]",
-            "--set", "spark.shuffle_partitions=1", "--set", "bandit.policy=greedy",
-            "--set", "bandit.holdout_share=0.0"]
-    result = subprocess.run([sys.executable, "-m", "recsys_spark.cli", *args], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=600)
-    lines = [x for x in result.stderr.strip().splitlines() if x.startswith("recsys:")]
-    assert result.returncode == 3, result.stderr[-3000:]
-    assert len(lines) == 1 and "nothing was published: ineligible_category 1 rows (e.g. u1/pt)" in lines[0]
+    config = make_config(tmp_path, bandit=BanditConfig(policy="greedy", holdout_share=0.0))
+    with pytest.raises(ConstraintViolationError) as stopped:
+        run_stage(spark, store, RunContext(config, RUN_DATE, "bandit"), run_bandit)
+    assert stopped.value.exit_code == EXIT_QUALITY_GATE
+    assert "nothing was published: ineligible_category 1 rows (e.g. u1/pt)" in str(stopped.value)
     assert not store.exists("user_promotions") and not store.exists("bandit_arm_stats")
     quarantined = store.read(QUARANTINE_TABLE).select("user_id", "promotion_id", "reasons")
     assertDataFrameEqual(quarantined, spark.createDataFrame(
