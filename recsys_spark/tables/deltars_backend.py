@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -313,8 +313,10 @@ def _collect_add_actions(uri: str, write_id: str, partition_by: Sequence[str]) -
     def to_action(info: pafs.FileInfo) -> AddAction:
         relative = info.path[len(root) + 1:]
         metadata = pq.read_metadata(info.path, filesystem=fs)
+        # The raw location: delta-rs URI-encodes it into the log's add.path itself (an
+        # already-quoted path would be encoded twice and point at a folder that does not exist).
         return AddAction(
-            path=quote(relative, safe="/="),
+            path=relative,
             size=info.size,
             partition_values=_partition_values(relative, partition_by),
             modification_time=int(info.mtime.timestamp() * 1000) if info.mtime else 0,
