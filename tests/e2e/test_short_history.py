@@ -31,7 +31,7 @@ def test_three_days_run_every_stage_and_publish_the_baselines(spark, tmp_path):
 
     assert result.succeeded, [o.error for o in result.outcomes if o.error]
     assert [o.stage for o in result.outcomes] == ["clean"] * DAYS + [
-        "features", "similarity", "als", "response", "bandit"]
+        "features", "similarity", "als", "response", "bandit", "readout"]
     reports = {o.stage: o.report for o in result.outcomes if o.stage != "clean"}
     response = reports["response"]
     assert response.notes["published"] == "baseline_promotion_rate"
