@@ -53,6 +53,12 @@ def model_metrics() -> list[dict]:
     rows += [row("similarity", model, metric, value, "holdout_day")
              for model, hit in (("similarity_cosine", 0.75), ("popularity", 0.5))
              for metric, value in (("hit_rate@10", hit), ("ndcg@10", hit / 2))]
+    # categories for a user: each candidate on the validation window (where the choice is made)
+    # and on the later test window (where the published one is reported)
+    rows += [row("features", model, metric, value, split)
+             for model, split, ndcg in (("own_history", "validation", 0.5), ("own_history", "test", 0.375),
+                                        ("popularity", "validation", 0.25), ("popularity", "test", 0.25))
+             for metric, value in (("ndcg@10", ndcg), ("hit_rate@10", 2 * ndcg), ("eval_users", 8.0))]
     for model, auc in (("response_logreg", 0.75), ("baseline_global_rate", 0.5)):
         rows += [row("response", model, "auc_roc", auc, "test"), row("response", model, "ece", 0.05, "test"),
                  row("response", model, "grid_auc_roc", 0.7, "validation")]

@@ -39,7 +39,7 @@ def test_every_section_has_its_title_and_decodable_images(full_page):
     assert full_page.title == "recsys-spark report: run date 2026-11-02"   # latest run by default
     assert {k: s.title for k, s in full_page.sections.items()} == TITLES
     images = {k: len(s.images) for k, s in full_page.sections.items()}
-    assert images == {"quality": 1, "ranking": 2, "response": 1, "bandit": 1, "readout": 1, "monitor": 1,
+    assert images == {"quality": 1, "ranking": 3, "response": 1, "bandit": 1, "readout": 1, "monitor": 1,
                       "loop": 1, "ope": 1}
     for section in full_page.sections.values():
         assert section.missing == []
@@ -77,6 +77,13 @@ def test_ranking_and_response_tables(full_page):
     # tuning trials are left out; baselines sit next to the model
     assert [r[3:] for r in als.rows] == [["als", "chronological_holdout", "8", "0.25", "0.125"],
                                          ["popularity", "chronological_holdout", "8", "0.125", "0.0625"]]
+    categories = full_page.sections["ranking"].table("features metrics")
+    assert categories.header == ["stage", "run_date", "run_id", "model", "split", "eval_users",
+                                 "hit_rate@10", "ndcg@10"]
+    assert [r[3:] for r in categories.rows] == [["own_history", "test", "8", "0.75", "0.375"],
+                                                ["own_history", "validation", "8", "1", "0.5"],
+                                                ["popularity", "test", "8", "0.5", "0.25"],
+                                                ["popularity", "validation", "8", "0.5", "0.25"]]
     response = full_page.sections["response"]
     summary = response.table("Response model against baselines")
     assert summary.header == ["model", "run_date", "run_id", "split", "auc_roc", "ece"]
