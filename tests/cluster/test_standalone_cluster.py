@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -12,8 +11,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, FloatType, MapType
 
 from recsys_spark.fingerprint import table_fingerprint
+from recsys_spark.schemas import ALL_TABLES
 from recsys_spark.settings.core import WarehouseConfig
 from recsys_spark.tables import TableStore
+from tests.cluster.compare import frames_equal_within_tolerance
 from tests.cluster.submit import COPY_ERROR_FILE, HDFS_URI_FILE
 from tests.conftest import PipelineRun
 
@@ -23,10 +24,6 @@ pytestmark = pytest.mark.cluster
 # (absolute landing paths). pipeline_runs is bookkeeping of the attempts themselves.
 PATH_COLUMNS = ("source_file",)
 BOOKKEEPING_TABLES = ("pipeline_runs",)
-# A model fitted on the cluster sums its rows in another partition order than local mode, so a
-# fitted figure (e.g. a blend's score) may differ in its last bits and round either way at the
-# fingerprint's 6th digit; such a table is then compared row by row with this relative tolerance.
-FLOAT_RTOL = 1e-6
 
 
 def _committers(table_path: Path) -> set[str]:
@@ -81,16 +78,15 @@ def test_pipeline_on_a_standalone_cluster_and_hdfs_equals_local_mode(
         local_df, cluster_df = local.read(table), cluster.read(table)
         exclude = tuple(c for c in PATH_COLUMNS if c in local_df.columns)
         if (table_fingerprint(local_df, exclude) != table_fingerprint(cluster_df, exclude)
-                and not _equal_within_tolerance(local_df.drop(*exclude), cluster_df.drop(*exclude))):
+                and not _equal_within_tolerance(table, local_df.drop(*exclude), cluster_df.drop(*exclude))):
             mismatched[table] = _difference(local_df.drop(*exclude), cluster_df.drop(*exclude))
     assert mismatched == {}
 
 
-def _equal_within_tolerance(local_df: DataFrame, cluster_df: DataFrame) -> bool:
-    """The same rows, floating-point columns equal within FLOAT_RTOL (the tables compared are
-    the tiny world's: a few thousand rows, so pandas will do)."""
+def _equal_within_tolerance(table: str, local_df: DataFrame, cluster_df: DataFrame) -> bool:
+    """The same rows, floating-point columns equal within a tolerance, tied entries of a ranked
+    list free to trade places (tests/cluster/compare.py)."""
     floats = [f.name for f in local_df.schema.fields if isinstance(f.dataType, (DoubleType, FloatType))]
-    others = [c for c in local_df.columns if c not in floats]
 
     def as_text(field):  # a map's entries sorted by key: their order is not the table's content
         column = F.col(field.name)
@@ -98,16 +94,12 @@ def _equal_within_tolerance(local_df: DataFrame, cluster_df: DataFrame) -> bool:
             column = F.array_sort(F.map_entries(column))
         return F.to_json(F.struct(column.alias("v"))).alias(field.name)
 
-    def ordered(df: DataFrame):
-        pdf = df.select(*[as_text(f) if f.name in others else F.col(f.name)
-                          for f in df.schema.fields]).toPandas()
-        return pdf.sort_values(others + floats).reset_index(drop=True)
+    def as_pandas(df: DataFrame):
+        return df.select(*[F.col(f.name) if f.name in floats else as_text(f)
+                           for f in df.schema.fields]).toPandas()
 
-    local_pdf, cluster_pdf = ordered(local_df), ordered(cluster_df)
-    if len(local_pdf) != len(cluster_pdf) or not local_pdf[others].equals(cluster_pdf[others]):
-        return False
-    return bool(np.allclose(local_pdf[floats].to_numpy(float), cluster_pdf[floats].to_numpy(float),
-                            rtol=FLOAT_RTOL, atol=1e-12, equal_nan=True))
+    return frames_equal_within_tolerance(as_pandas(local_df), as_pandas(cluster_df), floats,
+                                         ALL_TABLES[table].keys)
 
 
 def _difference(local_df: DataFrame, cluster_df: DataFrame, shown: int = 5) -> dict[str, list]:
