@@ -34,7 +34,7 @@ from deltalake.transaction import (
     Transaction,
     create_table_with_add_actions,
 )
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
@@ -140,7 +140,9 @@ class DeltaRsBackend:
         """``files`` (paths relative to ``uri``) read by Spark's Parquet reader, their partition
         values (and change columns) from the log joined back on the file path. The file list is
         small (one row per file), so it is broadcast; a file listed twice (added, then removed)
-        is read once and joined twice."""
+        is read once and joined twice. The join key is each row's ``_metadata.file_path`` as
+        Spark gives it, the log side mapped to that exact string on the driver: decoding the
+        path per row instead made the read ~5x slower (1M rows, docs/benchmarks.md)."""
         if not files:
             return self.spark.createDataFrame([], schema)
         file_uris = list(dict.fromkeys(f"{uri}/{f.path}" for f in files))
@@ -155,7 +157,13 @@ class DeltaRsBackend:
         if not log_cols:
             return data_df.select(*schema.fieldNames())
         types = {f.name: f.dataType for f in schema.fields}
-        rows = [(path_component(f"{uri}/{f.path}"),
+        spark_paths = _spark_file_paths(self.spark, data_df)
+        log_paths = {f.path: path_component(f"{uri}/{f.path}") for f in files}
+        unmatched = sorted(p for p, decoded in log_paths.items() if decoded not in spark_paths)
+        if unmatched:  # the inner join below would drop their rows without a word
+            raise TableError(f"table at {uri}: Spark lists the files {unmatched[:3]} under other "
+                             "paths than the Delta log's; nothing was read")
+        rows = [(spark_paths[log_paths[f.path]],
                  *[f.partition_values.get(c) for c in partition_cols],
                  *((f.change_type, f.version, f.timestamp) if change_columns else ()))
                 for f in files]
@@ -166,7 +174,7 @@ class DeltaRsBackend:
         files_df = self.spark.createDataFrame(rows, files_schema).select(
             _FILE_KEY, *[F.col(c).cast(types[c]).alias(c) for c in partition_cols],
             *([c.name for c in CHANGE_COLUMNS] if change_columns else []))
-        joined = (data_df.withColumn(_FILE_KEY, _spark_file_key(F.col("_metadata.file_path")))
+        joined = (data_df.withColumn(_FILE_KEY, F.col("_metadata.file_path"))
                   .join(F.broadcast(files_df), on=_FILE_KEY, how="inner"))
         if change_columns:
             joined = joined.withColumn("_change_type", F.coalesce("_file_change_type", "_change_type"))
@@ -291,11 +299,18 @@ def _check_replaced_partitions(adds: list[AddAction], request: WriteRequest) -> 
                     f"got rows with {col}={value}; nothing was committed")
 
 
-def _spark_file_key(file_path: Column) -> Column:
-    """Spark's file URI reduced to the decoded path, the form the driver builds from the log."""
-    without_scheme = F.regexp_replace(file_path, r"^[a-zA-Z][a-zA-Z0-9+.-]*:(//[^/]*)?", "")
-    # url_decode turns '+' into a space (form encoding); Spark's paths keep '+' literal.
-    return F.url_decode(F.regexp_replace(without_scheme, r"\+", "%2B"))
+def _spark_file_paths(spark: SparkSession, data_df: DataFrame) -> dict[str, str]:
+    """For each file ``data_df`` reads, keyed by its decoded path (scheme and authority removed,
+    as the driver builds it from the log): the exact ``_metadata.file_path`` Spark gives its
+    rows. Spark's file index holds the files' qualified URIs (``file:///tmp/x%20y``); the metadata
+    column is the URI of the Hadoop ``Path`` made from their decoded string (``file:/tmp/x%20y``).
+    A few JVM calls per file, on the file index Spark has already listed (no job)."""
+    path_class = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+    found: dict[str, str] = {}
+    for listed in data_df.inputFiles():
+        uri = path_class(path_class(spark.sparkContext._jvm.java.net.URI(listed)).toString()).toUri()
+        found[uri.getPath()] = uri.toString()
+    return found
 
 
 def _arrow_fs(uri: str) -> tuple[pafs.FileSystem, str]:
