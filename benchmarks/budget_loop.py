@@ -7,8 +7,9 @@ The tiny world (seed 20261123, the suite's pipeline settings) with a 7-day warm-
 simulator's uniform-random promotions, then ``--days`` loop days of one policy. Budgets are the
 tiny floor of 100 redemptions x ``--budget-scale``. At x1.5 (150) no budget runs out in the
 warm-up (the most redeemed promotion, p0001, spends ~135 there) and the four promotions running
-through the loop have 15-120 redemptions left against ~30 a day of demand, so several run out
-during the loop: the bandit must cut them, and the shop refuses what it plans past them.
+through the loop have 15-120 redemptions left against ~30 a day of demand, so budgets run out
+during the loop (two of them in the recorded run, docs/simulate_loop.md): the bandit must cut
+them, and the shop refuses what it plans past them.
 
 Prints, from the policy's ground truth (recsys_spark/loop/budget_spend.py), per promotion: the
 budget, the warm-up's spend, the loop's accepted and refused redemptions, the spend, the
