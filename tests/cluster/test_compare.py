@@ -56,6 +56,14 @@ def test_another_entry_above_the_cut_is_a_difference():
     assert not _equal(LOCAL, cluster)
 
 
+def test_a_score_near_zero_may_differ_by_last_bit_noise_of_its_terms():
+    local = LOCAL.copy()
+    local.loc[1, "score"] = -0.003466258582882631
+    cluster = local.assign(score=local["score"])
+    cluster.loc[1, "score"] = -0.00346625410606638  # 1.3e-6 relative, 4.5e-9 absolute
+    assert _equal(local, cluster)
+
+
 def test_a_score_beyond_the_tolerance_is_a_difference():
     cluster = LOCAL.copy()
     cluster.loc[3, "score"] = -3.9001
