@@ -142,7 +142,7 @@ class DeltaRsBackend:
         small (one row per file), so it is broadcast; a file listed twice (added, then removed)
         is read once and joined twice. The join key is each row's ``_metadata.file_path`` as
         Spark gives it, the log side mapped to that exact string on the driver: decoding the
-        path per row instead made the read ~5x slower (1M rows, docs/benchmarks.md)."""
+        path per row instead made the read 3.4x slower (1M rows, docs/benchmarks.md)."""
         if not files:
             return self.spark.createDataFrame([], schema)
         file_uris = list(dict.fromkeys(f"{uri}/{f.path}" for f in files))
